@@ -1,0 +1,149 @@
+"""The default scenario: one Debian 12 host with traefik and the hub."""
+
+import threading
+import time
+
+import pytest
+import requests
+
+from ujh_testlib import (
+    BASE, SECRETS, STATE, api, https_session, login, use_api_token, server_status, start_server,
+    unit_pid, wait_until,
+)
+
+
+def test_both_units_are_active_and_enabled(host):
+    for unit in ("jupyterhub-proxy.service", "jupyterhub.service"):
+        service = host.service(unit)
+        assert service.is_running, unit
+        assert service.is_enabled, unit
+
+
+def test_hub_runs_as_its_own_unprivileged_user(host):
+    user = host.check_output("systemctl show -p User --value jupyterhub.service")
+    assert user == "jupyterhub"
+    pid = unit_pid(host, "jupyterhub.service")
+    assert host.check_output(f"ps -o user= -p {pid}") == "jupyterhub"
+    assert host.check_output(f"grep ^CapEff /proc/{pid}/status").split()[1] == "0000000000000000"
+
+
+def test_traefik_runs_as_www_data_with_only_net_bind_service(host):
+    pid = unit_pid(host, "jupyterhub-proxy.service")
+    assert host.check_output(f"ps -o user= -p {pid}") == "www-data"
+    # CAP_NET_BIND_SERVICE is bit 10; nothing else, no CAP_DAC_*.
+    cap_eff = int(host.check_output(f"grep ^CapEff /proc/{pid}/status").split()[1], 16)
+    cap_bnd = int(host.check_output(f"grep ^CapBnd /proc/{pid}/status").split()[1], 16)
+    assert cap_eff == 1 << 10
+    assert cap_bnd == 1 << 10
+
+
+def test_login_page_answers_through_traefik_over_https(hub_url):
+    r = https_session().get(f"{hub_url}/hub/login", timeout=30)
+    assert r.status_code == 200
+    assert "<form" in r.text
+
+
+def test_http_redirects_to_https(hub_url):
+    http_url = hub_url.replace("https://", "http://")
+    r = https_session().get(f"{http_url}/hub/login", allow_redirects=False, timeout=30)
+    assert r.status_code in (301, 308)
+    assert r.headers["Location"].startswith("https://")
+
+
+def test_traefik_serves_the_roles_certificate(host, hub_url):
+    import ssl
+    from urllib.parse import urlsplit
+
+    served = ssl.get_server_certificate((urlsplit(hub_url).hostname, 443))
+    on_disk = host.file(f"{BASE}/proxy/tls/cert.pem").content_string
+    assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(on_disk)
+
+
+def test_traefik_api_listens_on_loopback_only(host, hub_url):
+    listeners = host.check_output("ss -Hltn 'sport = :8099'")
+    assert "127.0.0.1:8099" in listeners
+    assert "0.0.0.0:8099" not in listeners and "*:8099" not in listeners
+    ip = hub_url.removeprefix("https://")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        https_session().get(f"http://{ip}:8099/api/rawdata", timeout=10)
+    # On loopback it wants the hub's credentials.
+    assert host.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8099/api/rawdata").stdout == "401"
+
+
+def test_secrets_are_private_and_unchanged_by_later_converges(host):
+    for name in SECRETS:
+        f = host.file(f"{STATE}/{name}")
+        assert f.exists, name
+        assert f.mode == 0o600, name
+        assert f.user == "jupyterhub", name
+    # Recorded by molecule/shared/converge.yml after the first converge; the
+    # idempotence run converged again since.
+    assert host.run("sha256sum -c --quiet /root/first-converge-secrets.sha256").rc == 0
+    assert host.file(STATE).mode == 0o700
+
+
+def test_routes_written_by_the_hub_are_readable_by_traefik_only(host):
+    routes = host.file(f"{BASE}/proxy/routes/rules.toml")
+    assert routes.user == "jupyterhub"
+    assert routes.group == "jupyterhub"
+    assert routes.mode == 0o640
+    assert host.run("sudo -u www-data -g www-data cat /opt/jupyterhub/proxy/routes/rules.toml").rc != 0, \
+        "www-data alone must not read routes; traefik reads them through its supplementary group"
+    assert host.run("sudo -u nobody cat /opt/jupyterhub/proxy/routes/rules.toml").rc != 0
+
+
+@pytest.fixture(scope="module")
+def alice(hub_url):
+    session = login(hub_url, "alice")
+    start_server(session, hub_url, "alice")
+    use_api_token(session, hub_url, "alice")
+    return session
+
+
+def test_a_user_logs_in_and_their_server_answers_through_the_proxy(alice, hub_url):
+    r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(server_status(alice, hub_url, "alice")),
+                   timeout=60, what="alice's /api/status through traefik")
+    assert "started" in r.json()
+
+
+def test_hub_restart_keeps_traefik_and_the_users_server(alice, host, hub_url):
+    proxy_pid = unit_pid(host, "jupyterhub-proxy.service")
+    hub_pid = unit_pid(host, "jupyterhub.service")
+    assert server_status(alice, hub_url, "alice").status_code == 200
+
+    failures, answers = [], []
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                code = server_status(alice, hub_url, "alice").status_code
+            except requests.RequestException as exc:
+                code = repr(exc)
+            (answers if code == 200 else failures).append(code)
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        host.check_output("systemctl restart jupyterhub.service")
+        wait_until(lambda: unit_pid(host, "jupyterhub.service") not in (0, hub_pid), what="a new hub process")
+        wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0,
+                   what="the restarted hub's health")
+    finally:
+        stop.set()
+        poller.join()
+
+    assert unit_pid(host, "jupyterhub-proxy.service") == proxy_pid, "traefik was restarted"
+    assert failures == [], f"the server stopped answering during the hub restart: {failures[:5]}"
+    assert len(answers) >= 5
+    assert server_status(alice, hub_url, "alice").status_code == 200
+    # And the hub still knows the server after its restart.
+    assert api(alice, hub_url, "GET", "/users/alice").json()["servers"][""]["ready"]
+
+
+def test_traefik_restart_reloads_routes_from_the_store(alice, host, hub_url):
+    # jupyterhub-traefik-proxy #247: a restarted traefik must not lose routes.
+    host.check_output("systemctl restart jupyterhub-proxy.service")
+    wait_until(lambda: server_status(alice, hub_url, "alice").status_code == 200,
+               what="alice's server through the restarted traefik")

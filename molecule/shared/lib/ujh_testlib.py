@@ -1,0 +1,130 @@
+"""Fixtures and helpers shared by the molecule scenarios' testinfra tests.
+
+Tests talk to the hosts through testinfra's podman connection (fast) and to
+the hub over HTTPS from the controller, as a user's browser would.
+"""
+
+import json
+import os
+import subprocess
+import time
+import warnings
+
+import pytest
+import requests
+import testinfra
+import urllib3
+
+BASE = "/opt/jupyterhub"
+STATE = f"{BASE}/state"
+SECRETS = ["jupyterhub_cookie_secret", "crypt_key.env", "proxy_api_password"]
+
+
+def wait_until(predicate, timeout=120, interval=0.5, what="condition"):
+    """Poll predicate() until it returns a truthy value or timeout expires."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:  # keep polling; report the last error
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: last={last!r}")
+
+
+def container_ip(name):
+    out = subprocess.run(
+        ["podman", "inspect", "-f", "{{json .NetworkSettings}}", name],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    settings = json.loads(out)
+    if settings.get("IPAddress"):
+        return settings["IPAddress"]
+    for net in (settings.get("Networks") or {}).values():
+        if net.get("IPAddress"):
+            return net["IPAddress"]
+    raise AssertionError(f"no IP address for container {name}")
+
+
+@pytest.fixture(scope="session")
+def hub_host_name():
+    return os.environ.get("UJH_HUB_HOST", "ujh-default")
+
+
+@pytest.fixture(scope="session")
+def host(hub_host_name):
+    return testinfra.get_host(f"podman://{hub_host_name}")
+
+
+@pytest.fixture(scope="session")
+def hub_url(hub_host_name):
+    return f"https://{container_ip(hub_host_name)}"
+
+
+def https_session():
+    """A client for the hub's self-signed test certificate.
+
+    Verification is off because the certificate names the container, not its IP;
+    test_tls checks separately that traefik serves the role's certificate.
+    """
+    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+    s = requests.Session()
+    s.verify = False
+    s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify; no proxy to test hosts
+    return s
+
+
+def login(hub_url, username, password="any-password"):
+    """Log in through the proxy with the login form, as a browser does."""
+    s = https_session()
+    r = s.get(f"{hub_url}/hub/login", timeout=30)
+    r.raise_for_status()
+    xsrf = next((c.value for c in s.cookies if c.name == "_xsrf"), "")
+    r = s.post(
+        f"{hub_url}/hub/login",
+        data={"username": username, "password": password, "_xsrf": xsrf},
+        timeout=60,
+        allow_redirects=False,
+    )
+    assert r.status_code == 302, f"login failed: {r.status_code} {r.text[:300]}"
+    assert s.cookies.get("jupyterhub-session-id") or any(
+        c.name.startswith("jupyterhub-hub-login") for c in s.cookies
+    ), "login did not set the hub cookie"
+    return s
+
+
+def api(session, hub_url, method, path, **kwargs):
+    """Call the hub REST API with the logged-in session (XSRF header included)."""
+    xsrf = next((c.value for c in session.cookies if c.name == "_xsrf"), "")
+    headers = {"X-XSRFToken": xsrf}
+    return session.request(method, f"{hub_url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
+
+
+def start_server(session, hub_url, username, timeout=120):
+    r = api(session, hub_url, "POST", f"/users/{username}/server")
+    assert r.status_code in (201, 202, 400), r.text  # 400: already running
+    return wait_until(
+        lambda: api(session, hub_url, "GET", f"/users/{username}").json()["servers"].get("", {}).get("ready"),
+        timeout=timeout,
+        what=f"{username}'s server to be ready",
+    )
+
+
+def use_api_token(session, hub_url, username):
+    """Give the session an API token of the user, as a script or client would use."""
+    r = api(session, hub_url, "POST", f"/users/{username}/tokens", json={"note": "molecule test"})
+    assert r.status_code in (200, 201), r.text
+    session.headers["Authorization"] = f"token {r.json()['token']}"
+    return session
+
+
+def server_status(session, hub_url, username):
+    """GET /user/<name>/api/status through the proxy (follows the OAuth dance)."""
+    return session.get(f"{hub_url}/user/{username}/api/status", timeout=30)
+
+
+def unit_pid(host, unit):
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
