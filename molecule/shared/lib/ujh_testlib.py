@@ -9,12 +9,15 @@ import os
 import subprocess
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import requests
 import testinfra
 import urllib3
 
+REPO = Path(__file__).resolve().parents[3]
+SITE = REPO / "playbooks" / "site.yml"
 BASE = "/opt/jupyterhub"
 STATE = f"{BASE}/state"
 SECRETS = ["jupyterhub_cookie_secret", "crypt_key.env", "proxy_api_password"]
@@ -128,3 +131,32 @@ def server_status(session, hub_url, username):
 
 def unit_pid(host, unit):
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
+
+
+def run_site(*args, timeout=900):
+    """Run playbooks/site.yml against the scenario's hosts, as a site would."""
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"))
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SITE), *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def recap(result):
+    """The PLAY RECAP counters of a run, e.g. {"ok": 12, "changed": 0, "failed": 1}."""
+    import re
+
+    counts = {}
+    for key, value in re.findall(r"\b(ok|changed|unreachable|failed|skipped)=(\d+)", result.stdout):
+        counts[key] = counts.get(key, 0) + int(value)
+    return counts
+
+
+def scenario_group_vars(scenario):
+    import yaml
+
+    config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
+    return config["provisioner"]["inventory"]["group_vars"]["jupyterhub_hosts"]
