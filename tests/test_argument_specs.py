@@ -1,0 +1,55 @@
+"""Every public role variable is documented in meta/argument_specs.yml and vice versa."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROLES = Path(__file__).resolve().parents[1] / "roles"
+PUBLIC_ROLES = sorted(p.name for p in ROLES.iterdir() if (p / "meta" / "argument_specs.yml").exists())
+
+
+def load(path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def test_every_role_has_an_argument_spec():
+    assert set(PUBLIC_ROLES) == {p.name for p in ROLES.iterdir() if p.is_dir()}
+
+
+@pytest.mark.parametrize("role", PUBLIC_ROLES)
+def test_defaults_and_argument_specs_name_the_same_variables(role):
+    defaults = set(load(ROLES / role / "defaults" / "main.yml"))
+    specs = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]
+    for entry_point, spec in specs.items():
+        documented = set(spec["options"])
+        assert documented == defaults, (
+            f"{role}:{entry_point}: only in defaults {sorted(defaults - documented)}, "
+            f"only in argument_specs {sorted(documented - defaults)}"
+        )
+
+
+@pytest.mark.parametrize("role", PUBLIC_ROLES)
+def test_public_variables_carry_the_role_prefix_and_have_descriptions(role):
+    options = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    for name, option in options.items():
+        assert name.startswith(f"{role}_"), name
+        assert option.get("description"), f"{name} has no description"
+        assert option.get("type"), f"{name} has no type"
+
+
+@pytest.mark.parametrize("role", PUBLIC_ROLES)
+def test_internal_variables_live_only_in_vars(role):
+    for path in (ROLES / role / "vars").glob("*.yml"):
+        for name in load(path):
+            assert name.startswith(f"__{role}_"), f"{path.name}: {name} is not internal (__{role}_*)"
+
+
+def test_pinned_hub_requirements_are_all_exact():
+    lines = [
+        line.strip()
+        for line in (ROLES / "hub" / "files" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines, "the hub lock file is empty"
+    assert all("==" in line for line in lines), [line for line in lines if "==" not in line]

@@ -1,0 +1,46 @@
+"""The hub's base config template renders to valid Python with the right defaults.
+
+Its behaviour with the real JupyterHub (routes readable by traefik, servers kept
+across restarts) is proven by the molecule default scenario.
+"""
+
+import ast
+from pathlib import Path
+
+import jinja2
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "roles" / "hub" / "templates" / "jupyterhub_config.py.j2"
+
+
+def render(**overrides):
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters["comment"] = lambda text: "\n".join(f"# {line}" for line in str(text).splitlines())
+    env.filters["to_json"] = lambda value: __import__("json").dumps(value)
+    values = {
+        "ansible_managed": "Managed by Ansible",
+        "hub_base_dir": "/opt/jupyterhub",
+        "__hub_state_dir": "/opt/jupyterhub/state",
+        "__hub_config_dir": "/opt/jupyterhub/config.d",
+        "__hub_routes_dir": "/opt/jupyterhub/proxy/routes",
+        "hub_public_url": "https://hub.example.org/",
+        "hub_bind_url": "http://127.0.0.1:8081",
+        "hub_db_url": "",
+        "hub_proxy_api_port": 8099,
+    }
+    values.update(overrides)
+    return env.from_string(TEMPLATE.read_text()).render(**values)
+
+
+def test_base_config_renders_to_valid_python_with_sqlite_by_default():
+    source = render()
+    ast.parse(source)
+    assert "sqlite:///" in source
+    assert "cleanup_servers = False" in source
+    assert "should_start = False" in source
+
+
+def test_base_config_reads_an_external_db_url_from_state_not_from_the_template():
+    source = render(hub_db_url="postgresql://hub:secret@db/hub")
+    ast.parse(source)
+    assert "hub:secret@" not in source
+    assert '_read_secret("db_url")' in source
