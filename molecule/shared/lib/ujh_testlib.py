@@ -54,7 +54,8 @@ def container_ip(name):
 
 @pytest.fixture(scope="session")
 def hub_host_name():
-    return os.environ.get("UJH_HUB_HOST", "ujh-default")
+    # Each scenario names its (first) host ujh-<scenario>.
+    return f"ujh-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,114 @@
+"""The idle culler: stops idle servers, keeps busy ones, holds only its scopes."""
+
+import json
+import time
+
+from ujh_testlib import (
+    BASE, api, https_session, login, run_site, scenario_group_vars, start_server,
+    unit_pid, use_api_token, wait_until,
+)
+
+SETTINGS = scenario_group_vars("culler")
+TIMEOUT = SETTINGS["culler_timeout"]
+EVERY = SETTINGS["culler_every"]
+
+
+def culler_token(host):
+    """The token the hub gave its managed culler service (read as root from /proc).
+
+    The pattern [j]upyter... keeps pgrep from matching the shell that runs it.
+    """
+    pid = wait_until(
+        lambda: host.run("pgrep -f -n '[j]upyterhub_idle_culler'").stdout.strip(), what="the culler process"
+    )
+    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    return next(line.split("=", 1)[1] for line in environ.splitlines() if line.startswith("JUPYTERHUB_API_TOKEN="))
+
+
+def hub_api_as(token, hub_url, method, path, **kwargs):
+    s = https_session()
+    return s.request(method, f"{hub_url}/hub/api{path}", headers={"Authorization": f"token {token}"},
+                     timeout=30, **kwargs)
+
+
+def user_names(token, hub_url):
+    r = hub_api_as(token, hub_url, "GET", "/users")
+    r.raise_for_status()
+    return {u["name"] for u in r.json()}
+
+
+def server_running(token, hub_url, name):
+    users = {u["name"]: u for u in hub_api_as(token, hub_url, "GET", "/users").json()}
+    return bool(users.get(name, {}).get("servers", {}).get(""))
+
+
+def test_the_culler_runs_as_a_hub_managed_service(host):
+    assert host.file(f"{BASE}/config.d/50-idle-culler.py").exists
+    hub_pid = unit_pid(host, "jupyterhub.service")
+    culler_pid = int(wait_until(lambda: host.run("pgrep -f -n '[j]upyterhub_idle_culler'").stdout.strip(),
+                                what="the culler process"))
+    assert int(host.check_output(f"ps -o ppid= -p {culler_pid}")) == hub_pid
+    assert host.check_output(f"ps -o user= -p {culler_pid}") == "jupyterhub"
+    args = host.check_output(f"tr '\\0' ' ' < /proc/{culler_pid}/cmdline")
+    assert f"--timeout={TIMEOUT}" in args and "--cull-users=False" in args
+
+
+def test_the_culler_token_holds_only_its_scopes(host, hub_url):
+    token = culler_token(host)
+    assert hub_api_as(token, hub_url, "GET", "/users").status_code == 200
+    assert hub_api_as(token, hub_url, "POST", "/users/mallory").status_code == 403
+    assert hub_api_as(token, hub_url, "DELETE", "/users/nobody-here").status_code in (403, 404)
+    scopes = set(hub_api_as(token, hub_url, "GET", "/user").json()["scopes"])
+    assert "admin:users" not in scopes and "admin:servers" not in scopes
+    assert {"list:users", "read:users:activity", "read:servers", "delete:servers"} <= scopes
+
+
+def test_an_idle_server_is_stopped_and_a_busy_one_is_kept(host, hub_url):
+    token = culler_token(host)
+    idle = login(hub_url, "idle")
+    busy = use_api_token(login(hub_url, "busy"), hub_url, "busy")
+    start_server(idle, hub_url, "idle")
+    start_server(busy, hub_url, "busy")
+    started = time.monotonic()
+
+    stopped_after = None
+    # Keep "busy" active through the proxy until three culler runs past the
+    # timeout, and note when "idle" goes.
+    deadline = started + TIMEOUT + 3 * EVERY + 20
+    while time.monotonic() < deadline:
+        r = busy.get(f"{hub_url}/user/busy/api/contents", timeout=30)
+        assert r.status_code == 200, r.status_code
+        if stopped_after is None and not server_running(token, hub_url, "idle"):
+            stopped_after = time.monotonic() - started
+        time.sleep(2)
+
+    assert stopped_after is not None, "the idle server was never culled"
+    print(f"idle server stopped {stopped_after:.0f}s after it started "
+          f"({stopped_after - TIMEOUT:.0f}s after the {TIMEOUT}s timeout, cull every {EVERY}s)")
+    assert stopped_after <= TIMEOUT + EVERY + 20
+    assert server_running(token, hub_url, "busy"), "the busy server was culled"
+    # With culler_users off the user stays.
+    assert "idle" in user_names(token, hub_url)
+
+
+def test_with_culler_users_on_an_idle_user_is_removed(host, hub_url):
+    result = run_site("-e", json.dumps({"culler_users": True}), "--tags", "culler")
+    assert result.returncode == 0, result.stdout[-3000:]
+    token = culler_token(host)
+    assert "admin:users" in set(hub_api_as(token, hub_url, "GET", "/user").json()["scopes"])
+    session = login(hub_url, "passerby")
+    start_server(session, hub_url, "passerby")
+    wait_until(lambda: "passerby" not in user_names(culler_token(host), hub_url),
+               timeout=TIMEOUT + 3 * EVERY + 60, interval=2, what="the idle user to be removed")
+
+
+def test_disabling_the_culler_removes_it_cleanly(host, hub_url):
+    result = run_site("-e", json.dumps({"culler_enabled": False}), "--tags", "culler")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert not host.file(f"{BASE}/config.d/50-idle-culler.py").exists
+    assert host.run("pgrep -f '[j]upyterhub_idle_culler'").rc != 0
+    assert https_session().get(f"{hub_url}/hub/api/", timeout=30).status_code == 200
+    # Converging back to the scenario's settings brings it back.
+    result = run_site("--tags", "culler")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert host.file(f"{BASE}/config.d/50-idle-culler.py").exists
