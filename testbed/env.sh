@@ -47,6 +47,24 @@ ujh_collection() {
   export ANSIBLE_COLLECTIONS_PATH="$path"
 }
 
+ujh_wheelhouse() {
+  # A local wheelhouse of everything the hosts install, for the scenario that
+  # proves installs work from a mirror without PyPI (hub_pip_find_links plus an
+  # empty local index). Downloaded once per lock, reused afterwards.
+  local key dir
+  key=$(cat "$UJH_ROOT/roles/hub/files/requirements.txt" "$UJH_ROOT/testbed/wheelhouse.txt" | sha256sum | cut -c1-12)
+  dir="$UJH_CACHE/wheelhouse-$key"
+  if [ ! -f "$dir/.complete" ]; then
+    ujh_log "downloading the test wheelhouse into $dir"
+    rm -rf "$dir"
+    PIP_CONFIG_FILE=/dev/null pip download -q --disable-pip-version-check -d "$dir" \
+      -r "$UJH_ROOT/roles/hub/files/requirements.txt" -r "$UJH_ROOT/testbed/wheelhouse.txt"
+    mkdir -p "$dir/empty-index"
+    touch "$dir/.complete"
+  fi
+  export UJH_WHEELHOUSE="$dir"
+}
+
 ujh_setup() {
   ujh_host_packages
   ujh_venv

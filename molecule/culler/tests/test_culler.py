@@ -112,3 +112,24 @@ def test_disabling_the_culler_removes_it_cleanly(host, hub_url):
     result = run_site("--tags", "culler")
     assert result.returncode == 0, result.stdout[-3000:]
     assert host.file(f"{BASE}/config.d/50-idle-culler.py").exists
+
+
+def test_the_sites_extra_ca_certificate_is_trusted(host):
+    pem = host.file("/usr/local/share/ca-certificates/jupyterhub-test-ca.crt")
+    assert pem.exists and pem.mode == 0o644
+    body = "".join(line for line in pem.content_string.splitlines() if "-----" not in line)
+    bundle = "".join(host.file("/etc/ssl/certs/ca-certificates.crt").content_string.splitlines())
+    assert body in bundle
+
+
+def test_the_hub_and_proxy_envs_came_from_the_local_wheelhouse(host):
+    # The scenario points pip's index at an empty local directory: every package
+    # had to come from the wheelhouse, PyPI was never asked.
+    assert host.file("/srv/wheelhouse/empty-index").is_directory
+    assert host.run("ls /srv/wheelhouse/empty-index | wc -l").stdout.strip() == "0"
+    freeze = host.check_output(f"{BASE}/env/bin/pip freeze")
+    for line in ("jupyterhub==6.1.1", "jupyterhub-idle-culler==2.0.0"):
+        assert line in freeze.splitlines()
+        name, version = line.split("==")
+        assert host.run(f"ls /srv/wheelhouse | grep -i '^{name.replace('-', '_')}-{version}-'").rc == 0
+    assert host.file(f"{BASE}/proxy/env/bin/traefik").exists
