@@ -57,7 +57,9 @@ ujh_wheelhouse() {
   if [ ! -f "$dir/.complete" ]; then
     ujh_log "downloading the test wheelhouse into $dir"
     rm -rf "$dir"
+    # Resolve for the test hosts' interpreter (Debian 12: Python 3.11.2), not ours.
     PIP_CONFIG_FILE=/dev/null pip download -q --disable-pip-version-check -d "$dir" \
+      --only-binary=:all: --python-version 3.11.2 \
       -r "$UJH_ROOT/roles/hub/files/requirements.txt" -r "$UJH_ROOT/testbed/wheelhouse.txt"
     mkdir -p "$dir/empty-index"
     touch "$dir/.complete"

@@ -1,0 +1,168 @@
+"""SlurmSpawner on a real two-node Slurm cluster, reached through traefik."""
+
+import json
+import statistics
+import time
+import uuid
+
+import pytest
+import testinfra
+import websocket
+
+from ujh_testlib import (
+    api, container_ip, https_session, login, run_site, server_status, start_server,
+    unit_pid, use_api_token, wait_until,
+)
+
+USER = "alice"
+
+
+@pytest.fixture(scope="module")
+def compute():
+    return testinfra.get_host("podman://ujh-slurm-compute")
+
+
+@pytest.fixture(scope="module")
+def alice(hub_url):
+    return use_api_token(login(hub_url, USER), hub_url, USER)
+
+
+def jobs(host):
+    """Alice's jobs as (id, state, node, partition, cpus, memory) from squeue."""
+    out = host.check_output(f"squeue -h -u {USER} -o '%i %T %N %P %C %m'")
+    return [tuple(line.split()) for line in out.splitlines() if line.strip()]
+
+
+def spawn(session, hub_url, options, timeout=180):
+    r = api(session, hub_url, "POST", f"/users/{USER}/server", json=options)
+    assert r.status_code in (201, 202), r.text
+    return wait_until(
+        lambda: api(session, hub_url, "GET", f"/users/{USER}").json()["servers"].get("", {}).get("ready"),
+        timeout=timeout, what="the server to be ready",
+    )
+
+
+def stop(session, hub_url, host):
+    r = api(session, hub_url, "DELETE", f"/users/{USER}/server")
+    assert r.status_code in (202, 204, 400), r.text
+    wait_until(lambda: not api(session, hub_url, "GET", f"/users/{USER}").json()["servers"], what="server stopped")
+    wait_until(lambda: jobs(host) == [], what="the job to leave the queue")
+
+
+def kernel_hostname(session, hub_url):
+    """Start a kernel through the proxy and ask it for its host name."""
+    r = session.post(f"{hub_url}/user/{USER}/api/kernels", json={}, timeout=60)
+    assert r.status_code == 201, r.text
+    kernel_id = r.json()["id"]
+    ws_url = hub_url.replace("https://", "wss://") + f"/user/{USER}/api/kernels/{kernel_id}/channels"
+    ws = websocket.create_connection(
+        ws_url, header=[f"Authorization: {session.headers['Authorization']}"],
+        sslopt={"cert_reqs": 0}, timeout=60,
+    )
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex,
+                       "username": USER, "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": "import socket; print(socket.gethostname())", "silent": False},
+        }))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["msg_type"] == "stream":
+                return msg["content"]["text"].strip()
+        raise AssertionError("no output from the kernel")
+    finally:
+        ws.close()
+        session.delete(f"{hub_url}/user/{USER}/api/kernels/{kernel_id}", timeout=30)
+
+
+def test_the_cluster_is_up_and_the_hub_is_not_root(host):
+    assert "ujh-slurm-compute idle" in host.check_output("sinfo -h -N -o '%N %T'")
+    pid = unit_pid(host, "jupyterhub.service")
+    assert host.check_output(f"ps -o user= -p {pid}") == "jupyterhub"
+
+
+def test_sudo_is_limited_to_sbatch_and_scancel_as_non_root_users(host):
+    listing = host.check_output("sudo -l -U jupyterhub")
+    assert "/usr/bin/sbatch --parsable" in listing and "/usr/bin/scancel" in listing
+    assert "squeue" not in listing
+    assert host.run("sudo -u jupyterhub sudo -n -u root /usr/bin/sbatch --parsable </dev/null").rc != 0
+    assert host.run("sudo -u jupyterhub sudo -n -u alice /usr/bin/id").rc != 0
+
+
+def test_a_server_runs_as_a_slurm_job_on_compute_and_answers_through_traefik(alice, host, compute, hub_url):
+    spawn(alice, hub_url, {"profile": "small"})
+    (job,) = jobs(host)
+    job_id, state, node, partition, cpus, memory = job
+    assert (state, node, partition, cpus, memory) == ("RUNNING", "ujh-slurm-compute", "debug", "1", "500M")
+    server_pid = compute.check_output("pgrep -u alice -f -n '[j]upyterhub-singleuser'")
+    assert compute.check_output(f"ps -o uid= -p {server_pid}") == "2001"
+    r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(server_status(alice, hub_url, USER)),
+                   timeout=60, what="api/status through traefik")
+    assert "started" in r.json()
+    assert kernel_hostname(alice, hub_url) == "ujh-slurm-compute"
+
+
+def test_a_hub_restart_leaves_the_job_and_the_server_alone(alice, host, hub_url):
+    (job_before,) = jobs(host)
+    old_pid = unit_pid(host, "jupyterhub.service")
+    host.check_output("systemctl restart jupyterhub.service")
+    wait_until(lambda: unit_pid(host, "jupyterhub.service") not in (0, old_pid), what="the new hub")
+    wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0, what="hub health")
+    assert jobs(host) == [job_before]
+    wait_until(lambda: server_status(alice, hub_url, USER).status_code == 200, what="the server after the restart")
+    assert api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"][""]["ready"]
+
+
+def test_stopping_the_server_cancels_the_job(alice, host, hub_url):
+    stop(alice, hub_url, host)
+    assert jobs(host) == []
+
+
+def test_the_large_profile_asks_slurm_for_its_resources(alice, host, hub_url):
+    spawn(alice, hub_url, {"profile": "large"})
+    (job,) = jobs(host)
+    assert job[1:] == ("RUNNING", "ujh-slurm-compute", "big", "2", "1G")
+    stop(alice, hub_url, host)
+
+
+@pytest.mark.parametrize("options", [{"profile": "huge"}, {"profile": "small", "options": "--uid=0"}])
+def test_options_outside_the_profiles_are_refused(alice, host, hub_url, options):
+    r = api(alice, hub_url, "POST", f"/users/{USER}/server", json=options)
+    assert r.status_code == 400, r.text
+    assert jobs(host) == []
+
+
+def test_a_job_killed_before_its_server_starts_fails_the_spawn_quickly(alice, host, hub_url):
+    r = api(alice, hub_url, "POST", f"/users/{USER}/server", json={"profile": "slowstart"})
+    assert r.status_code == 202, r.text
+    job_id = wait_until(lambda: next((j[0] for j in jobs(host) if j[1] == "RUNNING"), None),
+                        what="the slowstart job to run")
+    killed = time.monotonic()
+    host.check_output(f"scancel {job_id}")
+    wait_until(lambda: not api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"],
+               timeout=60, interval=0.5, what="the spawn to fail")
+    elapsed = time.monotonic() - killed
+    print(f"spawn failed {elapsed:.1f}s after scancel")
+    assert elapsed <= 30
+    log = host.check_output("journalctl -u jupyterhub --since '-2min' --no-pager")
+    assert f"Slurm job {job_id} ended before the notebook server started" in log
+
+
+def test_spawn_time_median_of_five(alice, host, hub_url):
+    """Measured, not asserted beyond the timeout: the figures go to the log."""
+    durations = []
+    for _ in range(5):
+        started = time.monotonic()
+        spawn(alice, hub_url, {"profile": "small"})
+        durations.append(time.monotonic() - started)
+        stop(alice, hub_url, host)
+    print(f"spawn POST->ready: median {statistics.median(durations):.1f}s, all {[round(d, 1) for d in durations]}")
+
+
+def test_the_fragment_imports_batchspawner_and_sudoers_is_root_only(host):
+    fragment = host.file("/opt/jupyterhub/config.d/40-slurm-spawner.py").content_string
+    assert "import batchspawner" in fragment
+    assert host.file("/etc/sudoers.d/jupyterhub-slurm").mode == 0o440
