@@ -98,7 +98,7 @@ def test_a_server_runs_as_a_slurm_job_on_compute_and_answers_through_traefik(ali
     job_id, state, node, partition, cpus, memory = job
     assert (state, node, partition, cpus, memory) == ("RUNNING", "ujh-slurm-compute", "debug", "1", "500M")
     server_pid = compute.check_output("pgrep -u alice -f -n '[j]upyterhub-singleuser'")
-    assert compute.check_output(f"ps -o uid= -p {server_pid}") == "2001"
+    assert int(compute.check_output(f"ps -o uid= -p {server_pid}")) == 2001
     r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(server_status(alice, hub_url, USER)),
                    timeout=60, what="api/status through traefik")
     assert "started" in r.json()
@@ -137,7 +137,9 @@ def test_options_outside_the_profiles_are_refused(alice, host, hub_url, options)
 
 def test_a_job_killed_before_its_server_starts_fails_the_spawn_quickly(alice, host, hub_url):
     r = api(alice, hub_url, "POST", f"/users/{USER}/server", json={"profile": "slowstart"})
-    assert r.status_code == 202, r.text
+    # JupyterHub answers after its 10 s slow_spawn_timeout; the server is not ready.
+    assert r.status_code in (201, 202), r.text
+    assert not api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"][""]["ready"]
     job_id = wait_until(lambda: next((j[0] for j in jobs(host) if j[1] == "RUNNING"), None),
                         what="the slowstart job to run")
     killed = time.monotonic()
@@ -153,6 +155,8 @@ def test_a_job_killed_before_its_server_starts_fails_the_spawn_quickly(alice, ho
 
 def test_spawn_time_median_of_five(alice, host, hub_url):
     """Measured, not asserted beyond the timeout: the figures go to the log."""
+    if api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"]:
+        stop(alice, hub_url, host)
     durations = []
     for _ in range(5):
         started = time.monotonic()
