@@ -170,3 +170,30 @@ def test_the_fragment_imports_batchspawner_and_sudoers_is_root_only(host):
     fragment = host.file("/opt/jupyterhub/config.d/40-slurm-spawner.py").content_string
     assert "import batchspawner" in fragment
     assert host.file("/etc/sudoers.d/jupyterhub-slurm").mode == 0o440
+
+
+def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
+    """Measured for comparison with the spawn time: the part Slurm and Jupyter take anyway."""
+    to_running = []
+    server_start = []
+    for _ in range(5):
+        started = time.monotonic()
+        job_id = host.check_output(f"sudo -u {USER} sbatch --parsable -p debug --mem=100M --chdir=/home/{USER} --output=/dev/null --wrap 'sleep 300'")
+        wait_until(lambda: host.check_output(f"squeue -h -j {job_id} -o %T") == "RUNNING", interval=0.2,
+                   what="the plain job to run")
+        to_running.append(time.monotonic() - started)
+        host.check_output(f"scancel {job_id}")
+
+        started = time.monotonic()
+        compute.check_output(
+            f"sudo -u {USER} sh -c 'cd && nohup /opt/userenv/bin/jupyter-server --no-browser --ip=127.0.0.1"
+            f" --port=18888 --IdentityProvider.token=floor >/tmp/floor.log 2>&1 &'")
+        wait_until(lambda: compute.run("curl -sf -H 'Authorization: token floor' http://127.0.0.1:18888/api/status").rc == 0, interval=0.2,
+                   what="the bare server")
+        server_start.append(time.monotonic() - started)
+        compute.run("pkill -u alice -f '[j]upyter-server'")
+        wait_until(lambda: compute.run("curl -s -o /dev/null http://127.0.0.1:18888/api/status").rc != 0, what="it to stop")
+    print(f"floor: sbatch->RUNNING median {statistics.median(to_running):.1f}s {[round(d, 1) for d in to_running]}; "
+          f"bare jupyter-server start median {statistics.median(server_start):.1f}s "
+          f"{[round(d, 1) for d in server_start]}")
+    wait_until(lambda: jobs(host) == [], what="the plain jobs to leave the queue")
