@@ -5,7 +5,7 @@ import time
 from datetime import datetime, timezone
 
 from ujh_testlib import (
-    BASE, api, https_session, login, run_site, scenario_group_vars, start_server,
+    BASE, https_session, login, run_site, scenario_group_vars, start_server,
     unit_pid, use_api_token, wait_until,
 )
 

@@ -9,10 +9,7 @@ import pytest
 import testinfra
 import websocket
 
-from ujh_testlib import (
-    api, container_ip, https_session, login, run_site, server_status, start_server,
-    unit_pid, use_api_token, wait_until,
-)
+from ujh_testlib import api, login, server_status, unit_pid, use_api_token, wait_until
 
 USER = "alice"
 
