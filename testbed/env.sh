@@ -8,9 +8,10 @@ export UJH_CACHE="${UJH_CACHE:-$UJH_ROOT/.cache}"
 
 ujh_log() { printf '==> %s\n' "$*" >&2; }
 
+# Extra COMMAND:PACKAGE arguments add to the base set (the tests add chromium).
 ujh_host_packages() {
   local missing=()
-  for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap; do
+  for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap "$@"; do
     command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || missing+=("${cmd_pkg#*:}")
   done
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)

@@ -45,11 +45,12 @@ def test_internal_variables_live_only_in_vars(role):
             assert name.startswith(f"__{role}_"), f"{path.name}: {name} is not internal (__{role}_*)"
 
 
-def test_pinned_hub_requirements_are_all_exact():
+@pytest.mark.parametrize("lock", ["hub/files/requirements.txt", "systemd_spawner/files/user-requirements.txt"])
+def test_pinned_requirements_are_all_exact(lock):
     lines = [
         line.strip()
-        for line in (ROLES / "hub" / "files" / "requirements.txt").read_text().splitlines()
+        for line in (ROLES / lock).read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert lines, "the hub lock file is empty"
+    assert lines, f"the lock file {lock} is empty"
     assert all("==" in line for line in lines), [line for line in lines if "==" not in line]

@@ -161,3 +161,57 @@ def scenario_group_vars(scenario):
 
     config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
     return config["provisioner"]["inventory"]["group_vars"]["jupyterhub_hosts"]
+
+
+def run_in_kernel(hub_url, username, token, code, timeout=60):
+    """Run code in a new kernel of the user's server; return (stdout, error name or None).
+
+    Goes through the proxy with a user API token, over the kernel's websocket,
+    as JupyterLab does. The kernel is shut down afterwards.
+    """
+    import ssl
+    import uuid
+
+    import websocket
+
+    s = https_session()
+    s.headers["Authorization"] = f"token {token}"
+    base = f"{hub_url}/user/{username}/api/kernels"
+    r = s.post(base, json={"name": "python3"}, timeout=60)
+    assert r.status_code == 201, f"kernel start: {r.status_code} {r.text[:300]}"
+    kernel_id = r.json()["id"]
+    ws_url = base.replace("https://", "wss://", 1) + f"/{kernel_id}/channels"
+    host = hub_url.split("://", 1)[1]
+    ws = websocket.create_connection(
+        ws_url,
+        header=[f"Authorization: token {token}"],
+        sslopt={"cert_reqs": ssl.CERT_NONE},
+        http_no_proxy=[host],
+        timeout=timeout,
+    )
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": username,
+                       "session": uuid.uuid4().hex, "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        out, error = [], None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "stream":
+                out.append(msg["content"]["text"])
+            elif kind == "error":
+                error = msg["content"]["ename"]
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                return "".join(out), error
+        raise AssertionError(f"no reply from the kernel within {timeout}s; output so far {out!r}")
+    finally:
+        ws.close()
+        s.delete(f"{base}/{kernel_id}", timeout=30)

@@ -1,0 +1,60 @@
+"""Helpers of the ephemeral scenario: visitors, the test-only API client, units."""
+
+import re
+
+from ujh_testlib import api, https_session, scenario_group_vars, start_server, wait_until
+
+GROUP_VARS = scenario_group_vars("ephemeral")
+PASSWORD = GROUP_VARS["systemd_spawner_shared_password"]
+TOKEN = re.search(r'"api_token": "([^"]+)"', GROUP_VARS["hub_config_fragments"]["90-test-service"]).group(1)
+WINDOW = GROUP_VARS["systemd_spawner_login_failure_window"]
+MAX_FAILURES = GROUP_VARS["systemd_spawner_login_max_failures"]
+USER_ENV = "/opt/jupyterhub/user-env"
+DYNAMIC_UIDS = range(61184, 65520)  # systemd's DynamicUser= range
+
+
+def service(hub_url):
+    """The test-only API client (list users, start and stop servers)."""
+    s = https_session()
+    s.headers["Authorization"] = f"token {TOKEN}"
+    return s
+
+
+def hub_users(hub_url):
+    r = service(hub_url).get(f"{hub_url}/hub/api/users", timeout=30)
+    r.raise_for_status()
+    return {u["name"]: u for u in r.json()}
+
+
+def visit(hub_url, password=PASSWORD):
+    """A visitor submits the login form: returns the session and the POST's response."""
+    s = https_session()
+    s.get(f"{hub_url}/hub/login", timeout=30).raise_for_status()
+    xsrf = next((c.value for c in s.cookies if c.name == "_xsrf"), "")
+    r = s.post(f"{hub_url}/hub/login", data={"password": password, "_xsrf": xsrf},
+               allow_redirects=False, timeout=60)
+    return s, r
+
+
+def visitor_with_server(hub_url, timeout=180):
+    """A visitor who logged in and whose server is ready: (session, user name, API token)."""
+    s, r = visit(hub_url)
+    assert r.status_code == 302, f"login failed: {r.status_code} {r.text[:300]}"
+    name = api(s, hub_url, "GET", "/user").json()["name"]
+    start_server(s, hub_url, name, timeout=timeout)
+    r = api(s, hub_url, "POST", f"/users/{name}/tokens", json={"note": "molecule test"})
+    assert r.status_code in (200, 201), r.text
+    return s, name, r.json()["token"]
+
+
+def unit(name):
+    return f"jupyter-{name}-singleuser.service"
+
+
+def stop_server(host, hub_url, name, timeout=120):
+    r = service(hub_url).delete(f"{hub_url}/hub/api/users/{name}/server", timeout=60)
+    assert r.status_code in (202, 204), r.text
+    wait_until(lambda: not hub_users(hub_url)[name]["servers"], timeout=timeout,
+               what=f"{name}'s server to stop")
+    wait_until(lambda: host.run(f"systemctl is-active {unit(name)}").stdout.strip() != "active",
+               timeout=timeout, what=f"{unit(name)} to stop")

@@ -1,0 +1,294 @@
+"""The ephemeral hub: temporary users behind one password, throwaway servers."""
+
+import json
+import statistics
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from ephemeral import (
+    DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, WINDOW, hub_users, service, stop_server, unit, visit,
+    visitor_with_server,
+)
+from ujh_testlib import api, recap, run_in_kernel, run_site, unit_pid, wait_until
+
+
+def test_login_page_asks_only_for_the_site_password(hub_url):
+    page = service(hub_url).get(f"{hub_url}/hub/login", timeout=30).text
+    assert 'name="password"' in page
+    assert 'name="username"' not in page
+    assert "Start a temporary session" in page
+
+
+def test_wrong_password_creates_nothing(hub_url):
+    before = set(hub_users(hub_url))
+    _, r = visit(hub_url, password="not-the-password")
+    assert r.status_code == 200 and "Wrong password" in r.text, r.text[:300]
+    assert set(hub_users(hub_url)) == before
+
+
+def test_right_password_makes_a_new_uuid_user_each_time(hub_url):
+    before = set(hub_users(hub_url))
+    names = []
+    for _ in range(2):
+        s, r = visit(hub_url)
+        assert r.status_code == 302, r.text[:300]
+        names.append(api(s, hub_url, "GET", "/user").json()["name"])
+    assert names[0] != names[1]
+    assert all(str(uuid.UUID(n)) == n for n in names), names
+    assert set(hub_users(hub_url)) - before == set(names)
+
+
+def test_server_runs_as_a_dynamic_user_with_limits(host, hub_url):
+    _, name, token = visitor_with_server(hub_url)
+    out, error = run_in_kernel(hub_url, name, token,
+                               "import os, json; print(json.dumps([os.getuid(), os.getcwd()]))")
+    assert error is None
+    uid, cwd = json.loads(out)
+    assert uid in DYNAMIC_UIDS, uid
+    assert cwd == f"/var/lib/{name}"
+    assert f":{uid}:" not in host.file("/etc/passwd").content_string
+
+    props = dict(
+        line.split("=", 1)
+        for line in host.check_output(
+            f"systemctl show {unit(name)} -p DynamicUser -p PrivateTmp -p NoNewPrivileges "
+            "-p MemoryMax -p CPUQuotaPerSecUSec -p TasksMax -p Slice -p ProtectProc -p ControlGroup"
+        ).splitlines()
+    )
+    assert props["DynamicUser"] == "yes" and props["PrivateTmp"] == "yes"
+    assert props["NoNewPrivileges"] == "yes" and props["ProtectProc"] == "invisible"
+    assert props["MemoryMax"] == str(1024**3)
+    assert props["CPUQuotaPerSecUSec"] == "1s"
+    assert props["TasksMax"] == "512"
+    assert props["Slice"] == "jupyterhub-users.slice"
+    # The kernel enforces the memory limit (not just systemd's bookkeeping).
+    cgroup = props["ControlGroup"]
+    limit_files = [f"/sys/fs/cgroup{cgroup}/memory.max", f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"]
+    limits = [host.file(f).content_string.strip() for f in limit_files if host.file(f).exists]
+    assert limits == [str(1024**3)], (limit_files, limits)
+    stop_server(host, hub_url, name)
+
+
+def test_two_visitors_cannot_read_each_others_files(host, hub_url):
+    _, a, token_a = visitor_with_server(hub_url)
+    _, b, token_b = visitor_with_server(hub_url)
+    out, error = run_in_kernel(hub_url, a, token_a, (
+        "import os\n"
+        "open(os.path.expanduser('~/secret.txt'), 'w').write('a')\n"
+        "open('/tmp/secret-a', 'w').write('a')\n"
+        "print(os.getuid())"
+    ))
+    assert error is None
+    uid_a = int(out)
+    assert host.file(f"/var/lib/private/{a}/secret.txt").exists  # it is there on the host
+    out, error = run_in_kernel(hub_url, b, token_b, (
+        "import json, os\n"
+        "result = {}\n"
+        f"for p in ['/var/lib/{a}/secret.txt', '/var/lib/private/{a}/secret.txt', '/tmp/secret-a']:\n"
+        "    try:\n"
+        "        open(p).read(); result[p] = 'read'\n"
+        "    except OSError as e:\n"
+        "        result[p] = type(e).__name__\n"
+        "procs = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+        "foreign = [p for p in procs if os.stat('/proc/' + p).st_uid != os.getuid()]\n"
+        "print(json.dumps({'uid': os.getuid(), 'files': result, 'foreign': len(foreign)}))"
+    ))
+    assert error is None
+    seen = json.loads(out)
+    assert seen["uid"] != uid_a
+    assert "read" not in seen["files"].values(), seen
+    assert seen["foreign"] == 0, "another user's (or root's) processes are visible"
+    for name in (a, b):
+        stop_server(host, hub_url, name)
+
+
+def test_nothing_the_user_wrote_remains_after_the_server_stops(host, hub_url):
+    _, name, token = visitor_with_server(hub_url)
+    marker = f"marker-{uuid.uuid4().hex}"
+    out, error = run_in_kernel(hub_url, name, token, (
+        "import os\n"
+        f"for d in [os.path.expanduser('~'), '/tmp', '/var/tmp']:\n"
+        f"    open(os.path.join(d, '{marker}'), 'w').write('x' * 1000)\n"
+        "print(os.getuid())"
+    ))
+    assert error is None
+    uid = int(out)
+    find = f"find / /run /tmp /var/tmp -xdev -name '{marker}*' 2>/dev/null"
+    assert len(host.run(find).stdout.split()) == 3  # home, private /tmp, private /var/tmp
+    stop_server(host, hub_url, name)
+    assert host.run(find).stdout.split() == []
+    assert not host.file(f"/var/lib/private/{name}").exists
+    assert not host.file(f"/var/lib/{name}").is_symlink
+    assert host.run(f"getent passwd {uid}").rc != 0
+    assert f":{uid}:" not in host.file("/etc/passwd").content_string
+
+
+def test_shared_directory_is_readable_not_writable(host, hub_url):
+    _, name, token = visitor_with_server(hub_url)
+    out, error = run_in_kernel(hub_url, name, token, (
+        "import json, os\n"
+        "result = {'read': open(os.path.expanduser('~/teaching/README.md')).read()}\n"
+        "for p in [os.path.expanduser('~/teaching/new.txt'), '/srv/teaching/new.txt']:\n"
+        "    try:\n"
+        "        open(p, 'w').write('x'); result[p] = 'written'\n"
+        "    except OSError as e:\n"
+        "        result[p] = type(e).__name__\n"
+        "print(json.dumps(result))"
+    ))
+    assert error is None
+    result = json.loads(out)
+    assert result.pop("read") == "Welcome to the course.\n"
+    assert "written" not in result.values(), result
+    assert not host.file("/srv/teaching/new.txt").exists
+    stop_server(host, hub_url, name)
+
+
+def test_hub_restart_keeps_servers(host, hub_url):
+    _, name, token = visitor_with_server(hub_url)
+    pid = unit_pid(host, unit(name))
+    host.check_output("systemctl restart jupyterhub")
+    wait_until(lambda: service(hub_url).get(f"{hub_url}/hub/health", timeout=10).status_code == 200,
+               timeout=120, what="the hub to come back")
+    assert unit_pid(host, unit(name)) == pid
+    s = service(hub_url)
+    s.headers["Authorization"] = f"token {token}"
+    assert wait_until(lambda: s.get(f"{hub_url}/user/{name}/api/status", timeout=30).status_code == 200,
+                      timeout=60, what="the server to answer after the hub restart")
+    assert hub_users(hub_url)[name]["servers"][""]["ready"]
+    stop_server(host, hub_url, name)
+
+
+def test_hub_runs_as_root_with_every_other_hardening(host):
+    props = dict(
+        line.split("=", 1)
+        for line in host.check_output(
+            "systemctl show jupyterhub -p User -p NoNewPrivileges -p CapabilityBoundingSet "
+            "-p ProtectSystem -p ProtectHome -p RestrictSUIDSGID -p SystemCallFilter"
+        ).splitlines()
+    )
+    assert props["User"] == "root"
+    assert props["NoNewPrivileges"] == "yes"
+    assert props["CapabilityBoundingSet"] == ""
+    assert props["ProtectSystem"] == "strict" and props["ProtectHome"] == "yes"
+    assert props["RestrictSUIDSGID"] == "yes"
+    assert props["SystemCallFilter"]  # an allow list is in force
+    exposure = host.check_output("systemd-analyze security jupyterhub.service --no-pager | tail -1")
+    print(f"\n[ephemeral] {exposure}")
+    assert float(exposure.split(":")[1].split()[0]) <= 2.0, exposure
+
+
+def test_culler_stops_servers_but_keeps_users(host):
+    args = host.check_output("ps -eo args | grep '[j]upyterhub_idle_culler'")
+    assert "--cull-users=False" in args, args
+
+
+def test_crash_leftovers_are_removed_at_boot(host):
+    leftover = str(uuid.uuid4())
+    keep = "not-a-temporary-user"
+    host.check_output(f"mkdir -p /var/lib/private/{leftover} /var/lib/private/{keep} "
+                      f"&& touch /var/lib/private/{leftover}/notes.txt")
+    host.check_output("systemd-tmpfiles --remove --boot /etc/tmpfiles.d/jupyterhub-temporary-users.conf")
+    assert not host.file(f"/var/lib/private/{leftover}").exists
+    assert host.file(f"/var/lib/private/{keep}").is_directory
+    host.check_output(f"rmdir /var/lib/private/{keep}")
+
+
+def test_wrong_passwords_are_throttled_per_address(host, hub_url):
+    # A right password resets this address's count (wait out earlier tests' window).
+    wait_until(lambda: visit(hub_url)[1].status_code == 302, timeout=WINDOW + 30,
+               what="a fresh login window")
+    before = set(hub_users(hub_url))
+    for attempt in range(MAX_FAILURES):
+        _, r = visit(hub_url, password=f"wrong-{attempt}")
+        assert r.status_code == 200 and "Wrong password" in r.text, (attempt, r.status_code)
+    started = time.monotonic()
+    _, r = visit(hub_url, password="wrong-again")
+    assert r.status_code == 429, r.status_code
+    assert "Too many wrong passwords" in r.text
+    _, r = visit(hub_url)  # even the right password waits while the address is throttled
+    assert r.status_code == 429
+    assert set(hub_users(hub_url)) == before
+    # Another address is not affected: a visitor on the host itself (via traefik).
+    local = host.run(
+        "python3 - <<'EOF'\n"
+        "import http.cookiejar, ssl, urllib.parse, urllib.request\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+        "jar = http.cookiejar.CookieJar()\n"
+        "class NoRedirect(urllib.request.HTTPRedirectHandler):\n"
+        "    def redirect_request(self, *a, **k): return None\n"
+        "op = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),\n"
+        "    urllib.request.HTTPCookieProcessor(jar), NoRedirect, urllib.request.ProxyHandler({}))\n"
+        "op.open('https://127.0.0.1/hub/login').read()\n"
+        "xsrf = next(c.value for c in jar if c.name == '_xsrf')\n"
+        f"data = urllib.parse.urlencode({{'password': {PASSWORD!r}, '_xsrf': xsrf}}).encode()\n"
+        "try:\n"
+        "    print(op.open('https://127.0.0.1/hub/login', data).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+        "EOF"
+    )
+    assert local.stdout.strip() == "302", local.stdout + local.stderr
+    # The window passes and the address may log in again.
+    wait_until(lambda: visit(hub_url)[1].status_code == 302, timeout=WINDOW + 30,
+               what="the throttle to expire")
+    print(f"\n[ephemeral] throttled after {MAX_FAILURES} wrong passwords; released after "
+          f"{time.monotonic() - started:.0f} s (window {WINDOW} s)")
+
+
+def _slice_memory(host):
+    out = host.run("systemctl show -p MemoryCurrent --value jupyterhub-users.slice").stdout.strip()
+    return int(out) if out.isdigit() else None
+
+
+def test_twenty_visitors_log_in_at_once(host, hub_url):
+    count = 20
+    samples, done = [], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            value = _slice_memory(host)
+            if value is not None:
+                samples.append(value)
+            done.wait(1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            visitors = list(pool.map(lambda _: visitor_with_server(hub_url, timeout=300), range(count)))
+        all_ready = time.monotonic() - started
+        names = [name for _, name, _ in visitors]
+        assert len(set(names)) == count
+        users = hub_users(hub_url)
+        assert all(users[n]["servers"][""]["ready"] for n in names)
+        running = host.check_output("systemctl list-units --state=active --no-legend 'jupyter-*-singleuser.service' | wc -l")
+        assert int(running) == count
+        done.wait(15)  # sample the idle sessions too
+    finally:
+        done.set()
+        sampler.join()
+    assert samples, "jupyterhub-users.slice reports no MemoryCurrent (memory accounting is off)"
+    peak = max(samples)
+    print(f"\n[ephemeral] {count} concurrent logins -> all servers ready in {all_ready:.1f} s; "
+          f"peak memory of the users' slice {peak / 2**20:.0f} MiB "
+          f"({peak / count / 2**20:.0f} MiB per session; median sample {statistics.median(samples) / 2**20:.0f} MiB)")
+    with ThreadPoolExecutor(count) as pool:
+        list(pool.map(lambda n: stop_server(host, hub_url, n, timeout=180), names))
+
+
+def test_bad_input_is_refused_before_anything_changes(host):
+    fragment = "/opt/jupyterhub/config.d/45-systemd-spawner.py"
+    before = host.check_output(f"stat -c %Y {fragment}")
+    result = run_site("-e", "hub_run_as_root=false")
+    assert result.returncode != 0
+    assert "needs hub_run_as_root: true" in result.stdout, result.stdout[-2000:]
+    assert recap(result).get("changed", 0) == 0
+    result = run_site("-e", "systemd_spawner_shared_password=Xq7-pw")
+    assert result.returncode != 0
+    assert "systemd_spawner_shared_password must be set" in result.stdout, result.stdout[-2000:]
+    assert "Xq7-pw" not in result.stdout + result.stderr
+    assert recap(result).get("changed", 0) == 0
+    assert host.check_output(f"stat -c %Y {fragment}") == before
