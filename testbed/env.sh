@@ -4,6 +4,7 @@
 UJH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export UJH_ROOT
 export CONTAINERS_CONF="$UJH_ROOT/testbed/containers.conf"
+export MOLECULE_PODMAN_EXECUTABLE="$UJH_ROOT/testbed/podman-cgroupns"  # see that script
 export UJH_CACHE="${UJH_CACHE:-$UJH_ROOT/.cache}"
 
 ujh_log() { printf '==> %s\n' "$*" >&2; }

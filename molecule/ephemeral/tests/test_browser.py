@@ -53,10 +53,14 @@ def test_wrong_then_right_password_and_a_notebook_cell_runs(page, host, hub_url)
     page.wait_for_selector(LAB_READY)
     name = user_of(page)
     assert name not in before
+    # The shared teaching directory shows in the file browser.
+    expect(page.locator(".jp-DirListing-content").get_by_text("teaching", exact=True)).to_be_visible()
     page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible()
     editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
     editor.click()
-    editor.type("import os; os.getuid()")
+    page.keyboard.type("import os; os.getuid()")
+    expect(editor).to_contain_text("os.getuid()")
     page.keyboard.press("Shift+Enter")
     output = page.locator(".jp-OutputArea-output").first
     expect(output).to_have_text(re.compile(r"^\d+$"))
@@ -107,10 +111,10 @@ def git_repo(host):
         "rm -rf /srv/git && mkdir -p /srv/git/work && cd /srv/git/work && git init -q -b main . && "
         f"printf '%s' '{notebook}' > hello.ipynb && git add hello.ipynb && "
         "git -c user.name=Teacher -c user.email=teacher@example.org commit -q -m 'First lesson' && "
-        "git clone -q --bare /srv/git/work /srv/git/course.git"
+        "git clone -q --bare /srv/git/work /srv/git/course"
     )
     host.check_output("systemd-run --unit=ujh-test-git --collect /usr/bin/git daemon --reuseaddr "
                       "--listen=127.0.0.1 --port=9418 --export-all --base-path=/srv/git /srv/git")
     wait_until(lambda: host.socket("tcp://127.0.0.1:9418").is_listening, timeout=30, what="git daemon")
-    yield "git://127.0.0.1/course.git"
+    yield "git://127.0.0.1/course"  # nbgitpuller clones into ~/course
     host.run("systemctl stop ujh-test-git")
