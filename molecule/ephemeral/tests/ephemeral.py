@@ -20,6 +20,12 @@ def service(hub_url):
     return s
 
 
+def fresh_login_window(hub_url):
+    """Wait until this address may log in (a right password also resets its count)."""
+    wait_until(lambda: visit(hub_url)[1].status_code == 302, timeout=WINDOW + 30,
+               what="a fresh login window")
+
+
 def hub_users(hub_url):
     r = service(hub_url).get(f"{hub_url}/hub/api/users", timeout=30)
     r.raise_for_status()
@@ -56,5 +62,26 @@ def stop_server(host, hub_url, name, timeout=120):
     assert r.status_code in (202, 204), r.text
     wait_until(lambda: not hub_users(hub_url)[name]["servers"], timeout=timeout,
                what=f"{name}'s server to stop")
-    wait_until(lambda: host.run(f"systemctl is-active {unit(name)}").stdout.strip() != "active",
+    # "deactivating" is not stopped yet: ExecStopPost (removing the home) still runs.
+    wait_until(lambda: host.run(f"systemctl is-active {unit(name)}").stdout.strip() in ("inactive", "failed"),
                timeout=timeout, what=f"{unit(name)} to stop")
+
+
+def access_code(reads=(), writes=()):
+    """Kernel code that tries each access and prints JSON {path: outcome}.
+
+    The outcome is "read" or "written", or the name of the error (e.g. PermissionError).
+    """
+    attempts = [(p, "r") for p in reads] + [(p, "w") for p in writes]
+    return (
+        "import json, os\n"
+        "result = {}\n"
+        f"for path, mode in {attempts!r}:\n"
+        "    try:\n"
+        "        with open(os.path.expanduser(path), mode) as f:\n"
+        "            f.write('x') if mode == 'w' else f.read()\n"
+        "        result[path] = 'written' if mode == 'w' else 'read'\n"
+        "    except OSError as e:\n"
+        "        result[path] = type(e).__name__\n"
+        "print(json.dumps(result))\n"
+    )
