@@ -51,7 +51,7 @@ ujh_collection() {
 
 ujh_wheelhouse() {
   # A local wheelhouse of everything the hosts install, for the scenario that
-  # proves installs work from a mirror without PyPI (hub_pip_find_links plus an
+  # proves installs work from a mirror without PyPI (jupyterhub_pip_find_links plus an
   # empty local index). Downloaded once per lock, reused afterwards.
   local key dir
   key=$(cat "$UJH_ROOT/roles/hub/files/requirements.txt" "$UJH_ROOT/testbed/wheelhouse.txt" | sha256sum | cut -c1-12)

@@ -7,6 +7,12 @@ import yaml
 
 ROLES = Path(__file__).resolve().parents[1] / "roles"
 PUBLIC_ROLES = sorted(p.name for p in ROLES.iterdir() if (p / "meta" / "argument_specs.yml").exists())
+# The internal role _common holds the collection-wide settings, prefixed jupyterhub_.
+PREFIX = {"_common": "jupyterhub"}
+
+
+def prefix(role):
+    return PREFIX.get(role, role)
 
 
 def load(path):
@@ -33,7 +39,7 @@ def test_defaults_and_argument_specs_name_the_same_variables(role):
 def test_public_variables_carry_the_role_prefix_and_have_descriptions(role):
     options = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
     for name, option in options.items():
-        assert name.startswith(f"{role}_"), name
+        assert name.startswith(f"{prefix(role)}_"), name
         assert option.get("description"), f"{name} has no description"
         assert option.get("type"), f"{name} has no type"
 
@@ -42,7 +48,7 @@ def test_public_variables_carry_the_role_prefix_and_have_descriptions(role):
 def test_internal_variables_live_only_in_vars(role):
     for path in (ROLES / role / "vars").glob("*.yml"):
         for name in load(path):
-            assert name.startswith(f"__{role}_"), f"{path.name}: {name} is not internal (__{role}_*)"
+            assert name.startswith(f"__{prefix(role)}_"), f"{path.name}: {name} is not internal (__{prefix(role)}_*)"
 
 
 @pytest.mark.parametrize("lock", ["hub/files/requirements.txt", "systemd_spawner/files/user-requirements.txt"])

@@ -18,14 +18,14 @@ def render(**overrides):
     env.filters["to_json"] = lambda value: __import__("json").dumps(value)
     values = {
         "ansible_managed": "Managed by Ansible",
-        "hub_base_dir": "/opt/jupyterhub",
-        "__hub_state_dir": "/opt/jupyterhub/state",
-        "__hub_config_dir": "/opt/jupyterhub/config.d",
-        "__hub_routes_dir": "/opt/jupyterhub/proxy/routes",
+        "jupyterhub_base_dir": "/srv/hub",
+        "__jupyterhub_state_dir": "/srv/hub/state",
+        "__jupyterhub_config_dir": "/srv/hub/config.d",
+        "__jupyterhub_routes_dir": "/srv/hub/proxy/routes",
         "hub_public_url": "https://hub.example.org/",
         "hub_bind_url": "http://127.0.0.1:8081",
         "hub_db_url": "",
-        "hub_proxy_api_port": 8099,
+        "jupyterhub_proxy_api_port": 8099,
     }
     values.update(overrides)
     return env.from_string(TEMPLATE.read_text()).render(**values)

@@ -87,9 +87,9 @@ def test_routes_written_by_the_hub_are_readable_by_traefik_only(host):
     assert routes.user == "jupyterhub"
     assert routes.group == "jupyterhub"
     assert routes.mode == 0o640
-    assert host.run("sudo -u www-data -g www-data cat /opt/jupyterhub/proxy/routes/rules.toml").rc != 0, \
+    assert host.run(f"sudo -u www-data -g www-data cat {BASE}/proxy/routes/rules.toml").rc != 0, \
         "www-data alone must not read routes; traefik reads them through its supplementary group"
-    assert host.run("sudo -u nobody cat /opt/jupyterhub/proxy/routes/rules.toml").rc != 0
+    assert host.run(f"sudo -u nobody cat {BASE}/proxy/routes/rules.toml").rc != 0
 
 
 @pytest.fixture(scope="module")

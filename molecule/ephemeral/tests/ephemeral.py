@@ -2,14 +2,14 @@
 
 import re
 
-from ujh_testlib import api, https_session, scenario_group_vars, start_server, wait_until
+from ujh_testlib import BASE, api, https_session, scenario_group_vars, start_server, wait_until
 
 GROUP_VARS = scenario_group_vars("ephemeral")
 PASSWORD = GROUP_VARS["systemd_spawner_shared_password"]
 TOKEN = re.search(r'"api_token": "([^"]+)"', GROUP_VARS["hub_config_fragments"]["90-test-service"]).group(1)
 WINDOW = GROUP_VARS["systemd_spawner_login_failure_window"]
 MAX_FAILURES = GROUP_VARS["systemd_spawner_login_max_failures"]
-USER_ENV = "/opt/jupyterhub/user-env"
+USER_ENV = f"{BASE}/user-env"
 DYNAMIC_UIDS = range(61184, 65520)  # systemd's DynamicUser= range
 
 

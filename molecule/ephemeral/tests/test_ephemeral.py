@@ -11,7 +11,7 @@ from ephemeral import (
     DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, WINDOW, access_code, fresh_login_window, hub_users, service,
     stop_server, unit, visit, visitor_with_server,
 )
-from ujh_testlib import api, recap, run_in_kernel, run_site, unit_pid, wait_until
+from ujh_testlib import CONFIG_D, api, recap, run_in_kernel, run_site, unit_pid, wait_until
 
 
 def test_login_page_asks_only_for_the_site_password(hub_url):
@@ -278,7 +278,7 @@ def test_twenty_visitors_log_in_at_once(host, hub_url):
 
 
 def test_bad_input_is_refused_before_anything_changes(host):
-    fragment = "/opt/jupyterhub/config.d/45-systemd-spawner.py"
+    fragment = f"{CONFIG_D}/45-systemd-spawner.py"
     before = host.check_output(f"stat -c %Y {fragment}")
     result = run_site("-e", "hub_run_as_root=false")
     assert result.returncode != 0

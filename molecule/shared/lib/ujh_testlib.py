@@ -16,10 +16,28 @@ import requests
 import testinfra
 import urllib3
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[3]
 SITE = REPO / "playbooks" / "site.yml"
-BASE = "/opt/jupyterhub"
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
+
+
+def scenario_group_vars(scenario=SCENARIO):
+    config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
+    return config["provisioner"]["inventory"]["group_vars"]["jupyterhub_hosts"]
+
+
+def collection_default(name):
+    defaults = yaml.safe_load((REPO / "roles" / "_common" / "defaults" / "main.yml").read_text())
+    return defaults[name]
+
+
+# The scenario's base directory, as its inventory sets it (or the collection's default).
+BASE = scenario_group_vars().get("jupyterhub_base_dir", collection_default("jupyterhub_base_dir"))
 STATE = f"{BASE}/state"
+CONFIG_D = f"{BASE}/config.d"
+DROPIN_DIR = "/etc/systemd/system/jupyterhub.service.d"
 SECRETS = ["jupyterhub_cookie_secret", "crypt_key.env", "proxy_api_password"]
 
 
@@ -55,7 +73,7 @@ def container_ip(name):
 @pytest.fixture(scope="session")
 def hub_host_name():
     # Each scenario names its (first) host ujh-<scenario>.
-    return f"ujh-{os.environ.get('MOLECULE_SCENARIO_NAME', 'default')}"
+    return f"ujh-{SCENARIO}"
 
 
 @pytest.fixture(scope="session")
@@ -154,13 +172,6 @@ def recap(result):
     for key, value in re.findall(r"\b(ok|changed|unreachable|failed|skipped)=(\d+)", result.stdout):
         counts[key] = counts.get(key, 0) + int(value)
     return counts
-
-
-def scenario_group_vars(scenario):
-    import yaml
-
-    config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
-    return config["provisioner"]["inventory"]["group_vars"]["jupyterhub_hosts"]
 
 
 def run_in_kernel(hub_url, username, token, code, timeout=60):

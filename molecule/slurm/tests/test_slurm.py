@@ -1,15 +1,12 @@
 """SlurmSpawner on a real two-node Slurm cluster, reached through traefik."""
 
-import json
 import statistics
 import time
-import uuid
 
 import pytest
 import testinfra
-import websocket
 
-from ujh_testlib import api, login, server_status, unit_pid, use_api_token, wait_until
+from ujh_testlib import CONFIG_D, api, login, run_in_kernel, server_status, unit_pid, use_api_token, wait_until
 
 USER = "alice"
 
@@ -48,31 +45,10 @@ def stop(session, hub_url, host):
 
 def kernel_hostname(session, hub_url):
     """Start a kernel through the proxy and ask it for its host name."""
-    r = session.post(f"{hub_url}/user/{USER}/api/kernels", json={}, timeout=60)
-    assert r.status_code == 201, r.text
-    kernel_id = r.json()["id"]
-    ws_url = hub_url.replace("https://", "wss://") + f"/user/{USER}/api/kernels/{kernel_id}/channels"
-    ws = websocket.create_connection(
-        ws_url, header=[f"Authorization: {session.headers['Authorization']}"],
-        sslopt={"cert_reqs": 0}, timeout=60,
-    )
-    try:
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex,
-                       "username": USER, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": "import socket; print(socket.gethostname())", "silent": False},
-        }))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            msg = json.loads(ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") == msg_id and msg["msg_type"] == "stream":
-                return msg["content"]["text"].strip()
-        raise AssertionError("no output from the kernel")
-    finally:
-        ws.close()
-        session.delete(f"{hub_url}/user/{USER}/api/kernels/{kernel_id}", timeout=30)
+    token = session.headers["Authorization"].split(" ", 1)[1]
+    out, error = run_in_kernel(hub_url, USER, token, "import socket; print(socket.gethostname())")
+    assert error is None, error
+    return out.strip()
 
 
 def test_the_cluster_is_up_and_the_hub_is_not_root(host):
@@ -164,7 +140,7 @@ def test_spawn_time_median_of_five(alice, host, hub_url):
 
 
 def test_the_fragment_imports_batchspawner_and_sudoers_is_root_only(host):
-    fragment = host.file("/opt/jupyterhub/config.d/40-slurm-spawner.py").content_string
+    fragment = host.file(f"{CONFIG_D}/40-slurm-spawner.py").content_string
     assert "import batchspawner" in fragment
     assert host.file("/etc/sudoers.d/jupyterhub-slurm").mode == 0o440
 

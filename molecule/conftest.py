@@ -1,0 +1,12 @@
+"""The one pytest entry of every molecule scenario: the shared fixtures and helpers.
+
+pytest loads this file for each scenario's tests/ and for molecule/shared/tests/
+(added to every scenario by .config/molecule/config.yml).
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "shared" / "lib"))
+
+from ujh_testlib import *  # noqa: E402,F401,F403  (fixtures shared by scenarios)

@@ -1,0 +1,106 @@
+"""Switching a converged host: root and non-root hub, a spawner role on and off,
+and a re-run that repairs files broken by hand. Users stay logged in throughout.
+
+Runs last in this scenario (file order): it changes the hub's user and spawner,
+and ends with the host converged to the scenario's own settings again.
+"""
+
+import json
+
+import pytest
+
+from ujh_testlib import BASE, CONFIG_D, DROPIN_DIR, STATE, api, login, run_site, unit_pid, wait_until
+
+USER = "switcher"
+SYSTEMD_SPAWNER = {
+    "jupyterhub_spawner_role": "systemd_spawner",
+    "hub_run_as_root": True,
+    "systemd_spawner_shared_password": "switch-test-password",
+    "systemd_spawner_mem_limit": "1G",
+}
+# Everything the systemd_spawner role adds to a host.
+SYSTEMD_SPAWNER_PATHS = [
+    f"{CONFIG_D}/45-systemd-spawner.py",
+    f"{CONFIG_D}/30-temporary-users.py",
+    f"{DROPIN_DIR}/systemd-spawner.conf",
+    "/etc/tmpfiles.d/jupyterhub-temporary-users.conf",
+    f"{STATE}/shared_password",
+    f"{BASE}/templates",
+    f"{BASE}/user-env",
+]
+
+
+@pytest.fixture(scope="module")
+def session(hub_url):
+    return login(hub_url, USER)
+
+
+def converge(*args):
+    result = run_site(*args)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
+def hub_is_healthy(host):
+    return host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0
+
+
+def assert_healthy_and_still_logged_in(host, hub_url, session):
+    assert hub_is_healthy(host)
+    r = api(session, hub_url, "GET", "/user")
+    assert r.status_code == 200 and r.json()["name"] == USER, (r.status_code, r.text[:300])
+
+
+def hub_process_user(host):
+    return host.check_output(f"ps -o user= -p {unit_pid(host, 'jupyterhub.service')}")
+
+
+def state_owners(host):
+    return set(host.check_output(f"find {STATE} -printf '%u:%g\\n'").split())
+
+
+def test_the_hub_follows_hub_run_as_root_given_as_a_command_line_string(host, hub_url, session):
+    converge("-e", "hub_run_as_root=true")
+    assert hub_process_user(host) == "root"
+    assert state_owners(host) == {"root:root"}
+    assert_healthy_and_still_logged_in(host, hub_url, session)
+
+    # "false" from the command line is a string: it must mean false.
+    converge("-e", "hub_run_as_root=false")
+    assert hub_process_user(host) == "jupyterhub"
+    assert state_owners(host) == {"jupyterhub:jupyterhub"}
+    assert_healthy_and_still_logged_in(host, hub_url, session)
+
+
+def test_switching_to_the_systemd_spawner_brings_its_files(host, hub_url, session):
+    converge("-e", json.dumps(SYSTEMD_SPAWNER))
+    for path in SYSTEMD_SPAWNER_PATHS:
+        assert host.file(path).exists, path
+    assert hub_process_user(host) == "root"
+    assert host.run(f"{BASE}/env/bin/pip show jupyterhub-systemdspawner").rc == 0
+    assert_healthy_and_still_logged_in(host, hub_url, session)
+
+
+def test_a_rerun_repairs_a_hand_broken_fragment_and_drop_in(host, hub_url, session):
+    fragment = f"{CONFIG_D}/45-systemd-spawner.py"
+    dropin = f"{DROPIN_DIR}/systemd-spawner.conf"
+    before = host.check_output(f"sha256sum {fragment} {dropin}")
+    host.run_expect([0], f"echo 'raise SystemExit(\"broken by hand\")' >> {fragment}")
+    host.run_expect([0], f"printf '[Service]\\nExecStartPre=/bin/false\\n' >> {dropin}")
+    host.run("systemctl daemon-reload && systemctl restart jupyterhub.service")
+    wait_until(lambda: not hub_is_healthy(host), timeout=60, what="the hub to fail")
+
+    converge("-e", json.dumps(SYSTEMD_SPAWNER))
+    assert host.check_output(f"sha256sum {fragment} {dropin}") == before
+    wait_until(lambda: hub_is_healthy(host), timeout=60, what="the repaired hub")
+    assert_healthy_and_still_logged_in(host, hub_url, session)
+
+
+def test_switching_the_spawner_off_leaves_nothing_of_it(host, hub_url, session):
+    converge()  # the scenario's inventory: no spawner role, a non-root hub
+    for path in SYSTEMD_SPAWNER_PATHS:
+        assert not host.file(path).exists, path
+    assert host.run(f"{BASE}/env/bin/pip show jupyterhub-systemdspawner").rc != 0
+    assert hub_process_user(host) == "jupyterhub"
+    assert state_owners(host) == {"jupyterhub:jupyterhub"}
+    assert_healthy_and_still_logged_in(host, hub_url, session)
