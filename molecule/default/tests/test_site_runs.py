@@ -34,6 +34,8 @@ def managed_files_fingerprint(host):
         ({"hub_pip_extra_requirements": ["jupyter_server"]}, "hub_pip_extra_requirements"),
         ({"hub_config_fragments": {"../escape": "c = 1"}}, "hub_config_fragments"),
         ({"proxy_tls_mode": "files"}, "proxy_tls_cert_file"),
+        ({"hub_base_dir": "/srv/jupyterhub"}, "hub_base_dir -> jupyterhub_base_dir"),
+        ({"jupyterhub_spawner_role": "kubespawner"}, "jupyterhub_spawner_role"),
     ],
 )
 def test_bad_input_stops_the_play_before_anything_changes_and_names_the_variable(host, extra_vars, names):
