@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "molecule" / "shared" / "lib"), str(REPO / "molecule" / "ephemeral" / "tests")]
 os.environ.setdefault("CONTAINERS_CONF", str(REPO / "testbed" / "containers.conf"))
+os.environ.setdefault("MOLECULE_SCENARIO_NAME", "ephemeral")  # the test library reads that scenario's inventory
 
 import testinfra  # noqa: E402
 from ephemeral import stop_server, visitor_with_server  # noqa: E402
