@@ -50,23 +50,48 @@ ujh_collection() {
 }
 
 ujh_wheelhouse() {
-  # A local wheelhouse of everything the hosts install, for the scenario that
-  # proves installs work from a mirror without PyPI (jupyterhub_pip_find_links plus an
-  # empty local index). Downloaded once per lock, reused afterwards.
-  local key dir
-  key=$(cat "$UJH_ROOT/roles/hub/files/requirements.txt" "$UJH_ROOT/testbed/wheelhouse.txt" | sha256sum | cut -c1-12)
+  # A local wheelhouse of everything the test hosts install (every lock and pinned
+  # spec of the roles, plus testbed/wheelhouse.txt), for both Pythons the hosts
+  # have (Debian 12: 3.11, Debian 13: 3.13). Every scenario but one installs from
+  # it (jupyterhub_pip_find_links plus an empty local index: PyPI is never asked).
+  # Downloaded once per set of inputs, reused afterwards.
+  local locks key dir py
+  locks=("$UJH_ROOT"/roles/*/files/*requirements*.txt "$UJH_ROOT/testbed/wheelhouse.txt")
+  key=$( { cat "${locks[@]}"; grep -h '_spec:' "$UJH_ROOT"/roles/*/defaults/main.yml; } | sha256sum | cut -c1-12)
   dir="$UJH_CACHE/wheelhouse-$key"
   if [ ! -f "$dir/.complete" ]; then
     ujh_log "downloading the test wheelhouse into $dir"
     rm -rf "$dir"
-    # Resolve for the test hosts' interpreter (Debian 12: Python 3.11.2), not ours.
-    PIP_CONFIG_FILE=/dev/null pip download -q --disable-pip-version-check -d "$dir" \
-      --only-binary=:all: --python-version 3.11.2 \
-      -r "$UJH_ROOT/roles/hub/files/requirements.txt" -r "$UJH_ROOT/testbed/wheelhouse.txt"
+    for py in 3.11.2 3.13.5; do
+      for lock in "${locks[@]}"; do
+        # Each lock resolves on its own (the users' env may pin differently).
+        PIP_CONFIG_FILE=/dev/null pip download -q --disable-pip-version-check -d "$dir" \
+          --only-binary=:all: --python-version "$py" -r "$lock"
+      done
+      # shellcheck disable=SC2046  # one argument per pinned spec
+      PIP_CONFIG_FILE=/dev/null pip download -q --disable-pip-version-check -d "$dir" \
+        --only-binary=:all: --python-version "$py" \
+        $(grep -h '_spec:' "$UJH_ROOT"/roles/*/defaults/main.yml | awk '{print $2}')
+    done
     mkdir -p "$dir/empty-index"
     touch "$dir/.complete"
   fi
   export UJH_WHEELHOUSE="$dir"
+}
+
+ujh_run_dir() {
+  # Per run: an SSH key (Ansible reaches the test hosts over SSH as root with it)
+  # and a containers.conf that mounts the key and the wheelhouse into every test
+  # container. Removed when the calling script exits.
+  UJH_RUN_DIR=$(mktemp -d /tmp/ujh-run.XXXXXX)
+  # shellcheck disable=SC2064  # expand now: the path is fixed for this run
+  trap "rm -rf '$UJH_RUN_DIR'" EXIT
+  ssh-keygen -q -t ed25519 -N '' -C "ujh-testbed" -f "$UJH_RUN_DIR/id_ed25519"
+  cp "$UJH_ROOT/testbed/containers.conf" "$UJH_RUN_DIR/containers.conf"
+  printf 'volumes = ["%s:/root/.ssh/authorized_keys:ro", "%s:/srv/wheelhouse:ro"]\n' \
+    "$UJH_RUN_DIR/id_ed25519.pub" "$UJH_WHEELHOUSE" >> "$UJH_RUN_DIR/containers.conf"
+  export UJH_RUN_DIR UJH_SSH_KEY="$UJH_RUN_DIR/id_ed25519"
+  export CONTAINERS_CONF="$UJH_RUN_DIR/containers.conf"
 }
 
 ujh_setup() {

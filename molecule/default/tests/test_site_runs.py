@@ -5,6 +5,9 @@ restart the hub.
 """
 
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +79,42 @@ def test_fragments_the_site_removes_are_deleted_and_the_hub_restarts(host):
         assert host.file(f"{BASE}/config.d/{name}.py").exists
     assert unit_pid(host, "jupyterhub.service") != pid_with_extra, "removing a fragment must restart the hub"
     wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0, what="hub health")
+
+
+def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directory(host, tmp_path):
+    # A site repository: the inventory with its own files/ and templates/ beside it.
+    inventory = tmp_path / "site" / "inventories" / "production"
+    shutil.copytree(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent, inventory)
+    (inventory / "files").mkdir()
+    (inventory / "files" / "40-from-file.py").write_text("c.JupyterHub.shutdown_on_logout = False\n")
+    (inventory / "templates").mkdir()
+    (inventory / "templates" / "41-from-template.py.j2").write_text(
+        'c.JupyterHub.template_vars = {"site_user": "{{ jupyterhub_user }}"}\n'
+    )
+    fragments = dict(FRAGMENTS, **{
+        "40-from-file": {"src": "files/40-from-file.py"},
+        "41-from-template": {"template": "templates/41-from-template.py.j2"},
+    })
+    elsewhere = tmp_path / "elsewhere"  # the working directory holds neither file
+    elsewhere.mkdir()
+
+    result = run_site("-e", json.dumps({"hub_config_fragments": fragments}),
+                      inventory=inventory / "ansible_inventory.yml", cwd=elsewhere)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "c.JupyterHub.shutdown_on_logout = False" in host.file(f"{BASE}/config.d/40-from-file.py").content_string
+    assert '{"site_user": "jupyterhub"}' in host.file(f"{BASE}/config.d/41-from-template.py").content_string
+
+    # Preflight looks where the task looks: a file missing there stops the play first.
+    (inventory / "files" / "40-from-file.py").unlink()
+    shutil.copy(inventory / "templates" / "41-from-template.py.j2", elsewhere / "40-from-file.py")
+    before = managed_files_fingerprint(host)
+    result = run_site("-e", json.dumps({"hub_config_fragments": fragments}),
+                      inventory=inventory / "ansible_inventory.yml", cwd=elsewhere)
+    assert result.returncode != 0
+    assert "hub_config_fragments['40-from-file']" in result.stdout, result.stdout[-2000:]
+    assert str(inventory / "files" / "40-from-file.py") in result.stdout
+    assert recap(result)["changed"] == 0 and managed_files_fingerprint(host) == before
+
+    result = run_site()  # back to the scenario's fragments
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert not host.file(f"{BASE}/config.d/40-from-file.py").exists

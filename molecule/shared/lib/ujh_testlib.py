@@ -152,15 +152,18 @@ def unit_pid(host, unit):
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
 
 
-def run_site(*args, timeout=900):
-    """Run playbooks/site.yml against the scenario's hosts, as a site would."""
+def run_site(*args, inventory=None, cwd=None, timeout=900):
+    """Run playbooks/site.yml against the scenario's hosts, as a site would.
+
+    inventory: another inventory file (default: molecule's); cwd: the working directory.
+    """
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"))
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
     return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SITE), *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        ["ansible-playbook", "-i", str(inventory or os.environ["MOLECULE_INVENTORY_FILE"]), str(SITE), *args],
+        env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd,
     )
 
 

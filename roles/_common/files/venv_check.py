@@ -27,7 +27,7 @@ def wanted(lines):
         if not match:
             yield line.strip(), None, None
             continue
-        name, _, version, marker = match.groups()
+        name, version, marker = match.group(1, 3, 4)
         if marker:
             try:
                 from packaging.markers import Marker
