@@ -111,7 +111,7 @@ def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directo
     result = run_site("-e", json.dumps({"hub_config_fragments": fragments}),
                       inventory=inventory / "ansible_inventory.yml", cwd=elsewhere)
     assert result.returncode != 0
-    assert "hub_config_fragments['40-from-file']" in result.stdout, result.stdout[-2000:]
+    assert "40-from-file" in result.stdout and "is invalid" in result.stdout, result.stdout[-2000:]
     assert str(inventory / "files" / "40-from-file.py") in result.stdout
     assert recap(result)["changed"] == 0 and managed_files_fingerprint(host) == before
 
