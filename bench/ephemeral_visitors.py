@@ -6,7 +6,7 @@ server (through the REST API, as the tests do), and the memory of all users'
 servers together (cgroup accounting, sampled every second), then stops them.
 Runs against the molecule ephemeral host, converged beforehand:
 
-    . testbed/env.sh && ujh_setup && molecule converge -s ephemeral
+    . testbed/env.sh && ujh_setup && ujh_molecule_env && molecule converge -s ephemeral
     .venv/bin/python bench/ephemeral_visitors.py --visitors 40
     molecule destroy -s ephemeral
 

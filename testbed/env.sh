@@ -94,6 +94,17 @@ ujh_run_dir() {
   export CONTAINERS_CONF="$UJH_RUN_DIR/containers.conf"
 }
 
+ujh_molecule_env() {
+  # What `molecule` needs besides ujh_setup: the wheelhouse, this run's SSH key and
+  # containers.conf, and the podman driver's create playbook (molecule/shared/create.yml).
+  # By hand:  . testbed/env.sh && ujh_setup && ujh_molecule_env && molecule converge -s default
+  export UJH_IMAGE_BOOKWORM="${UJH_IMAGE_BOOKWORM:-$UJH_TEST_IMAGE}"
+  ujh_wheelhouse
+  ujh_run_dir
+  UJH_PODMAN_CREATE=$(python -c 'import molecule_plugins.podman as m, pathlib; print(pathlib.Path(m.__file__).parent / "playbooks" / "create.yml")')
+  export UJH_PODMAN_CREATE
+}
+
 ujh_setup() {
   ujh_host_packages
   ujh_venv

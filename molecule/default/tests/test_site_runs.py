@@ -111,8 +111,9 @@ def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directo
     result = run_site("-e", json.dumps({"hub_config_fragments": fragments}),
                       inventory=inventory / "ansible_inventory.yml", cwd=elsewhere)
     assert result.returncode != 0
-    assert "40-from-file" in result.stdout and "is invalid" in result.stdout, result.stdout[-2000:]
-    assert str(inventory / "files" / "40-from-file.py") in result.stdout
+    output = result.stdout + result.stderr
+    assert "40-from-file" in output and "is invalid" in output, output[-2000:]
+    assert str(inventory / "files" / "40-from-file.py") in output
     assert recap(result)["changed"] == 0 and managed_files_fingerprint(host) == before
 
     result = run_site()  # back to the scenario's fragments
