@@ -229,3 +229,11 @@ def run_in_kernel(hub_url, username, token, code, timeout=60):
     finally:
         ws.close()
         s.delete(f"{base}/{kernel_id}", timeout=30)
+
+
+def hub_health_through_traefik(hub_url):
+    """The status of /hub/health as a user reaches it: HTTPS through traefik (0: no answer)."""
+    try:
+        return https_session().get(f"{hub_url}/hub/health", timeout=10).status_code
+    except requests.RequestException:
+        return 0

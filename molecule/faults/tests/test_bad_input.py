@@ -1,0 +1,233 @@
+"""Bad input, as a careless admin or an attacker types it: every case stops the
+play before anything on the host changes, and says which variable (or fragment)
+is wrong; the running hub keeps answering through traefik.
+
+The whole table runs in one ansible-playbook run: every case is a host alias of
+the scenario's one container (ansible_host), with the case's variables as host
+variables, so each alias fails (or, if a case got through, changes the host:
+then the fingerprint and the recap say so).
+"""
+
+import datetime
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ujh_testlib import BASE, hub_health_through_traefik, recap, run_site, unit_pid
+
+# Where the culler and the proxy API live by default (the scenario keeps them).
+API_PORT = 8099
+
+CASES = [
+    # The hub's variables.
+    ({"hub_env_backend": "conda"}, "hub_env_backend"),
+    ({"hub_env_backend": "miniforge"}, "hub_miniforge_installer_url"),
+    ({"hub_venv_requirements_file": "/nonexistent/requirements.txt"}, "hub_venv_requirements_file"),
+    ({"hub_pip_extra_requirements": ["jupyter_server"]}, "hub_pip_extra_requirements"),
+    ({"hub_pip_extra_requirements": "jupyter_server==2.21.1"}, "hub_pip_extra_requirements"),
+    ({"hub_bind_url": "http://127.0.0.1:99999"}, "hub_bind_url"),
+    ({"hub_bind_url": f"http://127.0.0.1:{API_PORT}"}, "hub_bind_url"),
+    ({"hub_bind_url": "http://127.0.0.1:443"}, "hub_bind_url"),
+    ({"hub_bind_url": "127.0.0.1:8081"}, "hub_bind_url"),
+    ({"hub_bind_url": "http://127.0.0.1:8081/hub/"}, "hub_bind_url"),
+    ({"hub_public_url": "https://my hub.example.org/"}, "hub_public_url"),
+    ({"hub_public_url": "https://hub.example.org"}, "hub_public_url"),
+    ({"hub_public_url": "ftp://hub.example.org/"}, "hub_public_url"),
+    ({"hub_public_url": "https://hub_.example.org/"}, "hub_public_url"),
+    ({"hub_db_url": "not a url"}, "hub_db_url"),
+    ({"hub_cookie_secret": "short"}, "hub_cookie_secret"),
+    ({"hub_crypt_key": "zz" * 32}, "hub_crypt_key"),
+    ({"hub_proxy_api_password": "short"}, "hub_proxy_api_password"),
+    ({"hub_run_as_root": "maybe"}, "hub_run_as_root"),
+    ({"hub_config_fragments": {"../escape": "c = 1"}}, "hub_config_fragments"),
+    ({"hub_config_fragments": {"40-missing": {"src": "/nonexistent/fragment.py"}}}, "hub_config_fragments"),
+    ({"hub_config_fragments": "c.JupyterHub.log_level = 'DEBUG'"}, "hub_config_fragments"),
+    ({"hub_environment": {"BAD NAME": "x"}}, "hub_environment"),
+    ({"hub_environment": {"TWO_LINES": "a\nb"}}, "hub_environment"),
+    ({"hub_environment": "PYTHONPATH=/tmp"}, "hub_environment"),
+    ({"hub_health_timeout": -1}, "hub_health_timeout"),
+    # Collection-wide.
+    ({"jupyterhub_base_dir": "/"}, "jupyterhub_base_dir"),
+    ({"jupyterhub_base_dir": "opt/jupyterhub"}, "jupyterhub_base_dir"),
+    ({"jupyterhub_base_dir": ""}, "jupyterhub_base_dir"),
+    ({"jupyterhub_base_dir": "/usr"}, "jupyterhub_base_dir"),
+    ({"jupyterhub_base_dir": "/opt/jupyter hub"}, "jupyterhub_base_dir"),
+    ({"jupyterhub_base_dir": "/opt/../etc/jupyterhub"}, "jupyterhub_base_dir"),
+    ({"jupyterhub_base_dir": "/opt/jupyterhub/"}, "jupyterhub_base_dir"),
+    ({"jupyterhub_user": "root"}, "jupyterhub_user"),
+    ({"jupyterhub_spawner_role": "kubespawner"}, "jupyterhub_spawner_role"),
+    ({"jupyterhub_proxy_api_port": 70000}, "jupyterhub_proxy_api_port"),
+    ({"jupyterhub_pip_find_links": "/srv/wheelhouse"}, "jupyterhub_pip_find_links"),
+    ({"jupyterhub_ca_certificates": ["/nonexistent/ca.pem"]}, "jupyterhub_ca_certificates"),
+    ({"hub_base_dir": "/srv/jupyterhub"}, "hub_base_dir -> jupyterhub_base_dir"),
+    # The proxy's.
+    ({"proxy_https_port": "https"}, "proxy_https_port"),
+    ({"proxy_http_port": 443}, "proxy_http_port"),
+    ({"proxy_https_port": API_PORT}, "proxy_https_port"),
+    ({"proxy_tls_mode": "files"}, "proxy_tls_cert_file"),
+    ({"proxy_tls_mode": "acme"}, "proxy_tls_mode"),
+    ({"proxy_tls_self_signed_days": -1}, "proxy_tls_self_signed_days"),
+    ({"proxy_tls_self_signed_name": "two words"}, "proxy_tls_self_signed_name"),
+    ({"proxy_user": "root"}, "proxy_user"),
+    ({"proxy_log_level": "LOUD"}, "proxy_log_level"),
+    # The culler's.
+    ({"culler_timeout": "soon"}, "culler_timeout"),
+    ({"culler_every": 7200}, "culler_every"),
+    # Fragments that are valid Python but do not load: named, with the line.
+    ({"hub_config_fragments": {"30-syntax": "c.JupyterHub.log_level = ('DEBUG'\n"}}, "30-syntax.py, line 1"),
+    ({"hub_config_fragments": {"30-divide": "x = 1\ny = 1 / 0\n"}}, "30-divide.py, line 2"),
+    ({"hub_config_fragments": {"30-import": "import no_such_module\n"}}, "30-import.py, line 1"),
+    ({"hub_config_fragments": {"30-spawner": "c.JupyterHub.spawner_class = 'no-such-spawner'\n"}},
+     "30-spawner.py"),
+    ({"hub_config_fragments": {"30-trait": "c.Spawner.start_timeout = 'soon'\n"}}, "30-trait.py"),
+    ({"hub_config_fragments": {"30-port": "c.JupyterHub.port = 'eighty'\n"}}, "30-port.py"),
+]
+
+
+def _pem_pair(directory, name):
+    """A self-signed certificate and its key, made on the controller."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=2))
+            .not_valid_after(now + datetime.timedelta(days=30) if name != "expired" else now - datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def host_fingerprint(host):
+    """Path, mode, owner, mtime and content hash of every file under the base directory and
+    /etc/systemd (the hub's env left out: large, and only pip writes it)."""
+    return host.check_output(
+        f"find {BASE} /etc/systemd /etc/sudoers.d /etc/tmpfiles.d -path '{BASE}/env' -prune -o -type f "
+        "! -name 'jupyterhub.sqlite*' ! -name rules.toml ! -name jupyterhub.pid "
+        "-printf '%p %m %u %T@ ' -exec sha256sum {} \\; | sort | sha256sum"
+    )
+
+
+def table_inventory(tmp_path, cases):
+    """molecule's inventory, with one host alias of the container per case instead of the container."""
+    inventory_dir = tmp_path / "inventory"
+    shutil.copytree(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent, inventory_dir)
+    inventory_file = inventory_dir / "ansible_inventory.yml"
+    inventory = yaml.safe_load(inventory_file.read_text())
+    (name, connection), = inventory["all"]["hosts"].items()
+    aliases = {}
+    for number, (variables, _expected) in enumerate(cases):
+        aliases[f"bad-{number:02d}"] = dict(connection, ansible_host=name, **variables)
+    inventory["all"]["hosts"] = {}
+    inventory["jupyterhub_hosts"]["hosts"] = aliases
+    inventory_file.write_text(yaml.safe_dump(inventory))
+    return inventory_file
+
+
+def failure_messages(output):
+    """{alias: the text after 'fatal: [alias]: FAILED! =>'} from a run's output."""
+    messages = {}
+    for match in re.finditer(r"(?:fatal|failed): \[(bad-\d+)[^\]]*\](?: \(item=[^\n]*?\))?(?::| =>) "
+                             r"(?:FAILED! => )?(.*?)(?=\n\S|\Z)", output, re.S):
+        messages.setdefault(match.group(1), match.group(2))
+    return messages
+
+
+def test_every_bad_input_stops_before_any_change_and_names_the_variable(host, hub_url, tmp_path):
+    good_cert, good_key = _pem_pair(tmp_path, "hub.example.org")
+    other_cert, other_key = _pem_pair(tmp_path, "other.example.org")
+    expired_cert, expired_key = _pem_pair(tmp_path, "expired")
+    cases = CASES + [
+        ({"proxy_tls_mode": "files", "proxy_tls_cert_file": good_cert, "proxy_tls_key_file": other_key},
+         "proxy_tls_key_file"),
+        ({"proxy_tls_mode": "files", "proxy_tls_cert_file": expired_cert, "proxy_tls_key_file": expired_key},
+         "expired"),
+        ({"proxy_tls_mode": "files", "proxy_tls_cert_file": good_key, "proxy_tls_key_file": good_key},
+         "proxy_tls_cert_file"),
+    ]
+    assert len(cases) >= 40
+    before = host_fingerprint(host)
+    hub_pid = unit_pid(host, "jupyterhub.service")
+
+    result = run_site("--forks", "10", inventory=table_inventory(tmp_path, cases), timeout=1800)
+    output = result.stdout + result.stderr
+    messages = failure_messages(output)
+    counts = {alias: recap_line for alias, recap_line in
+              re.findall(r"^(bad-\d+)\s*:\s*(ok=.*)$", result.stdout, re.M)}
+
+    stopped, named, problems = 0, 0, []
+    for number, (variables, expected) in enumerate(cases):
+        alias = f"bad-{number:02d}"
+        line = counts.get(alias, "")
+        if "failed=1" in line and "changed=0" in line:
+            stopped += 1
+        else:
+            problems.append(f"{alias} {variables}: not stopped cleanly ({line or 'no recap'})")
+        if expected in messages.get(alias, ""):
+            named += 1
+        else:
+            problems.append(f"{alias} {variables}: message does not name {expected!r}: "
+                            f"{messages.get(alias, '(no failure)')[:300]}")
+    print(f"\n[faults] bad inputs: {len(cases)} tried, {stopped} stopped cleanly, {named} named the variable")
+    assert result.returncode != 0
+    assert problems == [], "\n".join(problems) + "\n" + output[-3000:]
+
+    assert host_fingerprint(host) == before, "a bad input changed files on the host"
+    assert unit_pid(host, "jupyterhub.service") == hub_pid, "the hub was restarted"
+    assert hub_health_through_traefik(hub_url) == 200
+
+
+def test_an_inventory_without_jupyterhub_hosts_fails(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"somewhere": {"ansible_host": "192.0.2.1"}}}}))
+    result = run_site(inventory=inventory)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "jupyterhub_hosts" in output, output[-2000:]
+
+
+def test_a_secret_in_a_fragment_never_shows_in_the_output(host, hub_url):
+    secret = "s3cret-" + os.urandom(8).hex()
+    fragments = {"10-test-auth": "c.JupyterHub.authenticator_class = 'dummy'\nc.Authenticator.allow_all = True\n",
+                 "20-test-spawner": "c.JupyterHub.spawner_class = 'simple'\n",
+                 "60-secret": f"c.DummyAuthenticator.password = {secret!r}\n"}
+    result = run_site("-vvv", "--diff", "-e", json.dumps({"hub_config_fragments": fragments}))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert host.file(f"{BASE}/config.d/60-secret.py").contains(secret)
+    assert secret not in output
+
+    # A fragment that does not load, with the secret on the failing line: named, not shown.
+    fragments["60-secret"] = f"c.DummyAuthenticator.password = {secret!r} +\n"
+    result = run_site("-vvv", "-e", json.dumps({"hub_config_fragments": fragments}))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "60-secret.py, line 1" in output, output[-3000:]
+    assert secret not in output
+
+    result = run_site()  # back to the scenario's fragments
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert not host.file(f"{BASE}/config.d/60-secret.py").exists
+    assert hub_health_through_traefik(hub_url) == 200
+
+
+def test_a_typo_in_a_variable_name_is_warned_about_with_the_nearest_name(tmp_path):
+    result = run_site("--tags", "never", "-e", json.dumps({"hub_publc_url": "https://hub.example.org/",
+                                                           "proxy_https_prot": 8443}))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "hub_publc_url is set but no role of unopinionated.jupyterhub reads it: did you mean hub_public_url?" \
+        in " ".join(output.split()), output[-3000:]
+    assert "did you mean proxy_https_port?" in " ".join(output.split())

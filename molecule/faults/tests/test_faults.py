@@ -1,0 +1,173 @@
+"""Crashes and damage: every one is repaired without anybody's help, and a user's
+server keeps answering (or answers again) through traefik with the same cookie.
+
+Each fault's time to recovery is printed and appended to .cache/faults-recovery.txt
+(the closing notes quote it); the assertions use generous timeouts, not these times.
+"""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from ujh_testlib import (
+    BASE,
+    REPO,
+    api,
+    container_ip,
+    hub_health_through_traefik,
+    login,
+    run_site,
+    server_status,
+    start_server,
+    unit_pid,
+    wait_until,
+)
+
+ROUTES = f"{BASE}/proxy/routes/rules.toml"
+CULLER = "[j]upyterhub_idle_culler"
+
+
+def record(fault, seconds):
+    line = f"{fault}: {seconds:.1f} s"
+    print(f"\n[faults] {line}")
+    log = REPO / ".cache" / "faults-recovery.txt"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("a") as f:
+        f.write(line + "\n")
+
+
+def recovered(fault, predicate, timeout=180):
+    start = time.monotonic()
+    wait_until(predicate, timeout=timeout, interval=0.2, what=f"recovery from: {fault}")
+    record(fault, time.monotonic() - start)
+
+
+def cullers(host):
+    return host.run(f"pgrep -f '{CULLER}'").stdout.split()
+
+
+@pytest.fixture(scope="module")
+def bob(hub_url):
+    session = login(hub_url, "bob")
+    start_server(session, hub_url, "bob")
+    wait_until(lambda: server_status(session, hub_url, "bob").status_code == 200, what="bob's server")
+    return session
+
+
+def answers(session, hub_url):
+    try:
+        return server_status(session, hub_url, "bob").status_code == 200
+    except Exception:
+        return False
+
+
+def test_kill_9_of_the_hub_leaves_no_orphan_and_keeps_the_users_server(host, hub_url, bob):
+    wait_until(lambda: len(cullers(host)) == 1, what="one culler")
+    old_culler = cullers(host)[0]
+    hub_pid = unit_pid(host, "jupyterhub.service")
+    host.check_output(f"kill -9 {hub_pid}")
+    assert answers(bob, hub_url), "the user's server must keep answering while the hub is down"
+    recovered("kill -9 hub -> /hub/health through traefik",
+              lambda: unit_pid(host, "jupyterhub.service") not in (0, hub_pid)
+              and hub_health_through_traefik(hub_url) == 200)
+    wait_until(lambda: len(cullers(host)) == 1 and cullers(host)[0] != old_culler, what="exactly one new culler")
+    assert host.run(f"test -d /proc/{old_culler}").rc != 0, "the killed hub's culler is still running"
+    assert answers(bob, hub_url)
+    assert api(bob, hub_url, "GET", "/user").status_code == 200, "the user's cookie must still be valid"
+
+
+def test_kill_9_of_traefik(host, hub_url, bob):
+    proxy_pid = unit_pid(host, "jupyterhub-proxy.service")
+    host.check_output(f"kill -9 {proxy_pid}")
+    recovered("kill -9 traefik -> the user's server through traefik",
+              lambda: unit_pid(host, "jupyterhub-proxy.service") not in (0, proxy_pid) and answers(bob, hub_url))
+
+
+def test_kill_9_of_the_culler(host):
+    wait_until(lambda: len(cullers(host)) == 1, what="one culler")
+    culler = cullers(host)[0]
+    host.check_output(f"kill -9 {culler}")
+    recovered("kill -9 culler -> a new culler (started by the hub)",
+              lambda: len(cullers(host)) == 1 and cullers(host)[0] != culler)
+
+
+def test_a_corrupt_route_file_is_rewritten_by_the_running_hub(host, hub_url, bob):
+    hub_pid = unit_pid(host, "jupyterhub.service")
+    host.check_output(f"printf '[http.routers\\n garbage = = \\n' > {ROUTES}")
+    recovered("corrupt rules.toml -> the user's server through traefik",
+              lambda: answers(bob, hub_url) and "garbage" not in host.file(ROUTES).content_string)
+    assert unit_pid(host, "jupyterhub.service") == hub_pid
+
+
+def test_a_deleted_route_file_is_rewritten_by_the_running_hub(host, hub_url, bob):
+    host.check_output(f"rm -f {ROUTES}")
+    recovered("deleted rules.toml -> the user's server through traefik",
+              lambda: host.file(ROUTES).exists and answers(bob, hub_url))
+
+
+def test_a_hub_started_on_a_corrupt_route_file_rebuilds_it(host, hub_url, bob):
+    host.check_output("systemctl stop jupyterhub.service")
+    host.check_output(f"printf 'not = toml = at all' > {ROUTES}")
+    host.check_output("systemctl start jupyterhub.service")
+    recovered("hub start on a corrupt rules.toml -> the user's server through traefik",
+              lambda: answers(bob, hub_url))
+    assert host.file(f"{ROUTES}.corrupt").exists
+    assert int(host.check_output("systemctl show -p NRestarts --value jupyterhub.service")) == 0
+
+
+def test_traefik_down_while_the_hub_starts(host, hub_url, bob):
+    host.check_output("systemctl stop jupyterhub-proxy.service")
+    host.check_output("systemctl restart jupyterhub.service")
+    time_down = time.monotonic()
+    wait_until(lambda: host.run("systemctl is-active jupyterhub.service").rc == 0, what="the hub unit active")
+    host.check_output("systemctl start jupyterhub-proxy.service")
+    recovered("traefik started after the hub -> the user's server through traefik",
+              lambda: hub_health_through_traefik(hub_url) == 200 and answers(bob, hub_url))
+    assert time.monotonic() - time_down > 0
+
+
+def test_a_host_restart_brings_everything_back_and_keeps_the_login(host, hub_host_name, bob):
+    cookie_jar = bob.cookies.copy()
+    start = time.monotonic()
+    # The container's systemd is shut down (SIGRTMIN+3) and booted again.
+    subprocess.run(["podman", "restart", "--time", "60", hub_host_name], check=True, capture_output=True)
+    wait_until(lambda: host.run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded"),
+               timeout=300, what="the host back up")
+    hub_url = f"https://{container_ip(hub_host_name)}"
+    wait_until(lambda: hub_health_through_traefik(hub_url) == 200, timeout=300, what="the hub through traefik")
+    record("host restart -> /hub/health through traefik", time.monotonic() - start)
+    for unit in ("jupyterhub.service", "jupyterhub-proxy.service"):
+        assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled"
+        assert host.run(f"systemctl is-active {unit}").stdout.strip() == "active"
+    bob.cookies = cookie_jar
+    r = api(bob, hub_url, "GET", "/user")
+    assert r.status_code == 200 and r.json()["name"] == "bob", "the login did not survive the restart"
+
+
+def test_a_configuration_that_loads_but_does_not_start_is_put_back(host, hub_url):
+    from ujh_testlib import scenario_group_vars
+
+    fragments = dict(scenario_group_vars()["hub_config_fragments"])
+    # Loads (a valid trait value), but the hub cannot open its database at start.
+    fragments["70-bad-db"] = 'c.JupyterHub.db_url = "sqlite:////nonexistent/dir/jupyterhub.sqlite"\n'
+    result = run_site("-e", json.dumps({"hub_config_fragments": fragments, "hub_health_timeout": 30}))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "previous configuration is back" in output and "70-bad-db" in output, output[-3000:]
+    assert "unable to open database file" in output or "OperationalError" in output, output[-3000:]
+    assert not host.file(f"{BASE}/config.d/70-bad-db.py").exists
+    assert hub_health_through_traefik(hub_url) == 200
+    result = run_site()
+    assert result.returncode == 0 and "changed=0" in result.stdout, (result.stdout + result.stderr)[-3000:]
+
+
+def test_a_percent_sign_in_the_environment_arrives_as_written(host, hub_url):
+    result = run_site("-e", json.dumps({"hub_environment": {"UJH_TEST_PERCENT": "100%d %%"}}))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    pid = unit_pid(host, "jupyterhub.service")
+    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    assert "UJH_TEST_PERCENT=100%d %%" in environ.splitlines()
+    assert run_site().returncode == 0
+    assert hub_health_through_traefik(hub_url) == 200

@@ -1,0 +1,36 @@
+# Copyright: unopinionated.jupyterhub developers
+# BSD 3-Clause License (see LICENSE)
+"""Warn about variables named like the collection's that no role of it reads (typos)."""
+
+from __future__ import annotations
+
+import difflib
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    """Runs on the controller only: nothing is sent to the host."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("names", "known"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        names = self._task.args.get("names", [])
+        known = set(self._task.args.get("known", []))
+        if not isinstance(names, list) or not known:
+            raise AnsibleActionFail("check_variables needs names (a list) and known (a non-empty list)")
+        unknown = sorted(name for name in names if name not in known and not name.startswith("__"))
+        warnings = []
+        for name in unknown:
+            nearest = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+            warnings.append(
+                "%s is set but no role of unopinionated.jupyterhub reads it%s"
+                % (name, ": did you mean %s?" % nearest[0] if nearest else " (ignored)")
+            )
+        result.update(changed=False, unknown=unknown)
+        if warnings:
+            result["warnings"] = warnings
+        return result

@@ -1,0 +1,435 @@
+#!/usr/bin/python
+# Copyright: unopinionated.jupyterhub developers
+# BSD 3-Clause License (see LICENSE)
+"""Try a JupyterHub configuration before it replaces the running one; put the previous one back."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: hub_lifecycle
+short_description: Try a new JupyterHub configuration before it is written, and restore the previous one
+description:
+  - Used by the C(hub) role before it writes the hub's configuration, and when a restarted hub does not
+    become healthy.
+  - With O(state=tried), compares O(files) and O(remove) with the host. When anything differs, it copies
+    the base configuration and every C(config.d) fragment, with O(files) applied, into a private
+    directory and loads it with the hub environment's Python as the hub's user, the way JupyterHub
+    loads it (C(JupyterHub.load_config_file), traits of the JupyterHub application validated, the
+    configured spawner, authenticator and proxy classes imported and their configured traits
+    validated). A configuration that fails names the file and line, and nothing on the host changes.
+    When it loads, the current content, owner and mode of every path in O(files) and O(remove) is
+    saved in O(backup) (root only) before the role writes anything.
+  - With O(state=restored), puts every path saved in O(backup) back as it was (files that did not
+    exist are removed).
+  - With O(state=probed), connects to traefik on 127.0.0.1:O(port) with the host of O(url) as the TLS
+    server name, checks that the certificate served is O(certificate), and that O(url)'s path answers
+    HTTP 200, retrying for O(timeout) seconds.
+  - Fragments are executed by the trial, as the hub executes them at every start.
+version_added: 0.2.0
+author: unopinionated.jupyterhub developers
+options:
+  state:
+    description:
+      - V(tried) tries the configuration and saves the backup; V(restored) puts the backup back;
+        V(probed) checks the hub end to end through traefik.
+    type: str
+    choices: [tried, restored, probed]
+    default: tried
+  base_config:
+    description: The hub's base configuration file; its fragments are the C(*.py) files in C(config.d) beside it.
+    type: path
+    required: true
+  files:
+    description:
+      - Every file this run writes, path to content. Paths under the base configuration's
+        C(config.d) ending in C(.py) are part of the configuration that is tried.
+      - The contents are hidden from Ansible's output (fragments may hold secrets).
+    type: dict
+    default: {}
+  remove:
+    description: Files this run removes; fragments among them are left out of the trial.
+    type: list
+    elements: path
+    default: []
+  python:
+    description: The Python of the hub environment (imports C(jupyterhub)).
+    type: path
+  user:
+    description: The user the hub runs as; the trial runs as this user.
+    type: str
+    default: root
+  environment:
+    description: The hub's environment variables (C(hub_environment)); hidden from output.
+    type: dict
+    default: {}
+  env_file:
+    description: A C(NAME=VALUE) file the hub unit reads (the crypt key); its variables are set for the trial.
+    type: path
+  backup:
+    description: Where the previous configuration is saved (mode 0600, root).
+    type: path
+    required: true
+  url:
+    description: The hub's public URL of C(/hub/health) (O(state=probed)).
+    type: str
+  port:
+    description: traefik's HTTPS port on the host (O(state=probed)).
+    type: int
+    default: 443
+  certificate:
+    description: The PEM certificate traefik must serve for the host of O(url) (O(state=probed)).
+    type: path
+  timeout:
+    description: Seconds O(state=probed) keeps trying.
+    type: int
+    default: 120
+notes:
+  - Check mode tries the configuration and reports what would change; it saves no backup.
+"""
+
+EXAMPLES = r"""
+- name: Try the new configuration before writing it
+  unopinionated.jupyterhub.hub_lifecycle:
+    base_config: /opt/jupyterhub/jupyterhub_config.py
+    python: /opt/jupyterhub/env/bin/python
+    user: jupyterhub
+    files:
+      /opt/jupyterhub/config.d/10-auth.py: |
+        c.JupyterHub.authenticator_class = "dummy"
+    backup: /opt/jupyterhub/previous-config.json
+
+- name: Put the previous configuration back
+  unopinionated.jupyterhub.hub_lifecycle:
+    state: restored
+    base_config: /opt/jupyterhub/jupyterhub_config.py
+    backup: /opt/jupyterhub/previous-config.json
+"""
+
+RETURN = r"""
+changed_paths:
+  description: Paths whose content differs from the host (O(state=tried)) or that were put back (O(state=restored)).
+  returned: always
+  type: list
+  elements: str
+certificate_sha256:
+  description: SHA-256 of the certificate traefik served.
+  returned: O(state=probed)
+  type: str
+warnings_from_trial:
+  description: Configuration options the configured classes do not know (typos), as C(Class.option).
+  returned: when the configuration was tried
+  type: list
+  elements: str
+"""
+
+import base64
+import glob
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from urllib.parse import urlsplit
+
+from ansible.module_utils.basic import AnsibleModule
+
+# Runs in the hub environment's Python, as the hub's user, in the staged copy.
+# Prints one JSON object: {"error": {"file", "line", "message"}} or {"unknown": [...]}.
+TRIAL = r'''
+import ast, glob, json, os, re, sys, traceback
+
+staged = sys.argv[1]
+base = os.path.join(staged, "jupyterhub_config.py")
+files = [base] + sorted(glob.glob(os.path.join(staged, "config.d", "*.py")))
+
+
+def name(path):
+    return os.path.relpath(path, staged)
+
+
+def fail(path, line, message):
+    print(json.dumps({"error": {"file": name(path) if path else None, "line": line, "message": message[:500]}}))
+    sys.exit(0)
+
+
+for path in files:
+    with open(path, "rb") as f:
+        source = f.read()
+    try:
+        compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as e:  # the message only: the line itself may hold a secret
+        fail(path, e.lineno, "SyntaxError: %s" % e.msg)
+
+from jupyterhub.app import JupyterHub
+from traitlets import TraitError
+
+app = JupyterHub()
+# Undecorated: traitlets' catch_config_error would log and exit instead of raising.
+load_config_file = getattr(JupyterHub.load_config_file, "__wrapped__", JupyterHub.load_config_file)
+try:
+    load_config_file(app, base)
+    classes = [app.spawner_class, app.authenticator_class, app.proxy_class]
+except (Exception, SystemExit) as e:
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename in files]
+    message = "%s: %s" % (type(e).__name__, e)
+    if frames:
+        fail(frames[-1].filename, frames[-1].lineno, message)
+    # A trait of the JupyterHub application: name the last file that sets it.
+    trait = re.search(r"The '(\w+)' trait", str(e))
+    setters = [p for p in files if trait and re.search(r"\.%s\s*=" % trait.group(1), open(p).read())]
+    fail(setters[-1] if setters else None, None, message)
+
+unknown = []
+for key in (app.config["JupyterHub"] if "JupyterHub" in app.config else {}):
+    if key not in app.traits(config=True):
+        unknown.append("JupyterHub.%s" % key)
+for cls in classes:
+    traits = cls.class_traits(config=True)
+    instance = cls.__new__(cls)
+    for klass in cls.mro():
+        if klass.__name__ not in app.config or klass.__name__ in ("object", "JupyterHub"):
+            continue
+        for key, value in app.config[klass.__name__].items():
+            if key not in traits:
+                unknown.append("%s.%s" % (klass.__name__, key))
+                continue
+            if type(value).__name__ == "LazyConfigValue":
+                continue
+            try:
+                traits[key].validate(instance, value)
+            except TraitError as e:
+                setters = [p for p in files if re.search(r"\.%s\s*=" % key, open(p).read())]
+                fail(setters[-1] if setters else None, None, "TraitError: %s" % e)
+print(json.dumps({"unknown": sorted(set(unknown))}))
+'''
+
+
+def read(path):
+    if os.path.isdir(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def save_backup(module, paths, backup):
+    saved = {}
+    for path in paths:
+        if os.path.isdir(path):  # a directory a role no longer asks for: not put back
+            continue
+        content = read(path)
+        if content is None:
+            saved[path] = None
+        else:
+            status = os.stat(path)
+            saved[path] = {
+                "content": base64.b64encode(content).decode(),
+                "mode": status.st_mode & 0o7777,
+                "uid": status.st_uid,
+                "gid": status.st_gid,
+            }
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(backup), prefix=".previous-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"files": saved}, f)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, backup)
+
+
+def restore(module, backup):
+    try:
+        with open(backup) as f:
+            saved = json.load(f)["files"]
+    except FileNotFoundError:
+        module.fail_json(msg="No previous configuration was saved (%s): nothing to put back." % backup)
+    changed = []
+    for path, entry in sorted(saved.items()):
+        if entry is None:
+            if os.path.lexists(path):
+                changed.append(path)
+                if not module.check_mode:
+                    os.unlink(path)
+            continue
+        content = base64.b64decode(entry["content"])
+        status = os.stat(path) if os.path.exists(path) else None
+        if (read(path) == content and status and status.st_mode & 0o7777 == entry["mode"]
+                and (status.st_uid, status.st_gid) == (entry["uid"], entry["gid"])):
+            continue
+        changed.append(path)
+        if module.check_mode:
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".restore-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.chown(tmp, entry["uid"], entry["gid"])
+        os.chmod(tmp, entry["mode"])
+        os.replace(tmp, path)
+    module.exit_json(changed=bool(changed), changed_paths=changed)
+
+
+def trial(module, staged_files):
+    p = module.params
+    base_dir = os.path.dirname(p["base_config"])
+    account = pwd.getpwnam(p["user"])
+    staged = tempfile.mkdtemp(prefix="hub-config-trial-")
+    try:
+        os.mkdir(os.path.join(staged, "config.d"), 0o700)
+        sources = {p["base_config"]: os.path.join(staged, "jupyterhub_config.py")}
+        for path in glob.glob(os.path.join(base_dir, "config.d", "*.py")):
+            sources[path] = os.path.join(staged, "config.d", os.path.basename(path))
+        for path in p["remove"]:
+            sources.pop(path, None)
+        for path, content in staged_files.items():
+            if os.path.dirname(path) == os.path.join(base_dir, "config.d") and path.endswith(".py"):
+                sources[path] = os.path.join(staged, "config.d", os.path.basename(path))
+        for path, target in sources.items():
+            content = staged_files.get(path)
+            if content is None:
+                content = read(path)
+            if content is None:
+                continue
+            with open(target, "wb") as f:
+                f.write(content)
+        for directory, _dirs, names in os.walk(staged):
+            os.chown(directory, account.pw_uid, account.pw_gid)
+            for entry in names:
+                os.chown(os.path.join(directory, entry), account.pw_uid, account.pw_gid)
+
+        env = {
+            "PATH": "%s:/usr/local/bin:/usr/bin:/bin" % os.path.dirname(p["python"]),
+            "HOME": account.pw_dir,
+            "USER": account.pw_name,
+            "LANG": "C.UTF-8",
+        }
+        if p["env_file"] and os.path.exists(p["env_file"]):
+            with open(p["env_file"]) as f:
+                for line in f:
+                    key, sep, value = line.strip().partition("=")
+                    if sep and not key.startswith("#"):
+                        env[key] = value
+        env.update({str(k): str(v) for k, v in p["environment"].items()})
+
+        def drop_privileges():
+            os.setgroups(os.getgrouplist(account.pw_name, account.pw_gid))
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+
+        result = subprocess.run(
+            [p["python"], "-c", TRIAL, staged], cwd=staged, env=env, capture_output=True, text=True,
+            preexec_fn=drop_privileges if account.pw_uid != os.getuid() else None, timeout=300,
+        )
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        module.fail_json(msg="The new hub configuration could not be tried: %s"
+                         % (errors[-1] if errors else "exit status %d" % result.returncode))
+    outcome = json.loads(lines[-1])
+    error = outcome.get("error")
+    if error:
+        where = error["file"] or "a config fragment"
+        if error["file"] and error["file"].startswith("config.d/"):
+            where = "fragment %s" % os.path.join(base_dir, error["file"])
+        elif error["file"]:
+            where = "the base configuration %s" % p["base_config"]
+        module.fail_json(
+            msg="The new hub configuration does not load, so nothing was changed and the running hub "
+                "keeps its configuration. %s%s: %s"
+                % (where, ", line %s" % error["line"] if error["line"] else "", error["message"]),
+            failed_file=error["file"], failed_line=error["line"])
+    return outcome.get("unknown", [])
+
+
+def probe(module):
+    p = module.params
+    url = urlsplit(p["url"])
+    request = "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (url.path or "/", url.netloc)
+    expected = None
+    if p["certificate"] and os.path.exists(p["certificate"]):
+        with open(p["certificate"]) as f:
+            expected = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # which certificate is served is checked below, by fingerprint
+    deadline = time.monotonic() + p["timeout"]
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", p["port"]), timeout=10) as raw:
+                with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
+                    served = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
+                    tls.sendall(request.encode())
+                    response = b""
+                    while len(response) < 65536:
+                        chunk = tls.recv(4096)
+                        if not chunk:
+                            break
+                        response += chunk
+            status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else None
+            if expected and served != expected:
+                problem = ("traefik serves a certificate other than %s for %s (sha256 %s): is the "
+                           "certificate or its key wrong? See journalctl -u jupyterhub-proxy"
+                           % (p["certificate"], url.hostname, served))
+            elif status != 200:
+                problem = "%s answered HTTP %s through traefik" % (url.path, status)
+            else:
+                module.exit_json(changed=False, certificate_sha256=served, status=status)
+        except (OSError, ValueError, IndexError) as error:
+            problem = "no answer through traefik on port %s: %s" % (p["port"], error)
+        if time.monotonic() > deadline:
+            module.fail_json(msg="The hub is not reachable as users reach it (%s): %s" % (p["url"], problem))
+        time.sleep(1)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["tried", "restored", "probed"], default="tried"),
+            base_config=dict(type="path", required=True),
+            files=dict(type="dict", default={}, no_log=True),
+            remove=dict(type="list", elements="path", default=[]),
+            python=dict(type="path"),
+            user=dict(type="str", default="root"),
+            environment=dict(type="dict", default={}, no_log=True),
+            env_file=dict(type="path"),
+            backup=dict(type="path", required=True),
+            url=dict(type="str"),
+            port=dict(type="int", default=443),
+            certificate=dict(type="path"),
+            timeout=dict(type="int", default=120),
+        ),
+        required_if=[("state", "tried", ("python",)), ("state", "probed", ("url",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["state"] == "restored":
+        restore(module, p["backup"])
+    if p["state"] == "probed":
+        probe(module)
+
+    staged_files = {path: str(content).encode() for path, content in p["files"].items()}
+    changed_paths = sorted(
+        [path for path, content in staged_files.items() if read(path) != content]
+        + [path for path in p["remove"] if os.path.lexists(path)]
+    )
+
+    unknown = []
+    if changed_paths:
+        unknown = trial(module, staged_files)
+        if not module.check_mode:
+            save_backup(module, sorted(set(staged_files) | set(p["remove"])), p["backup"])
+    for option in unknown:
+        module.warn("The hub's configuration sets %s, which its class does not know (a typo?)." % option)
+    module.exit_json(changed=bool(changed_paths), changed_paths=changed_paths, warnings_from_trial=unknown)
+
+
+if __name__ == "__main__":
+    main()
