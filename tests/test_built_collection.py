@@ -88,3 +88,15 @@ def test_ansible_doc_documents_every_role_of_the_installed_collection(built, sit
         assert result.returncode == 0, result.stderr
         assert re.search(r"ENTRY POINT: \*?main\*?", result.stdout), f"{role}: {result.stdout[:500]}"
         assert "Options" in result.stdout and "default:" in result.stdout, f"{role}: {result.stdout[:500]}"
+
+
+def test_ansible_doc_documents_the_collections_modules(built, site_env, tmp_path):
+    subprocess.run(["bash", "-c", " && ".join(SITE_COMMANDS[:2]).replace(f"/tmp/{TARBALL}", str(built))],
+                   cwd=tmp_path, env=site_env, check=True, capture_output=True)
+    modules = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
+    assert modules == ["check_variables", "hub_lifecycle"]
+    for module in modules:
+        result = subprocess.run(["ansible-doc", f"unopinionated.jupyterhub.{module}"],
+                                cwd=tmp_path, env=site_env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert "OPTIONS" in result.stdout or "Options" in result.stdout, result.stdout[:500]

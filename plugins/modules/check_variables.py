@@ -16,7 +16,7 @@ description:
     C(culler_), C(slurm_spawner_), C(systemd_spawner_) or C(jupyterhub_), and the options of the
     collection's C(meta/argument_specs.yml).
 version_added: 0.2.0
-author: unopinionated.jupyterhub developers
+author: unopinionated.jupyterhub developers (@unopinionated)
 options:
   names:
     description: The variables the site set.
@@ -36,6 +36,7 @@ attributes:
     support: none
     description: Changes nothing.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 """

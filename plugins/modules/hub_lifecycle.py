@@ -27,7 +27,7 @@ description:
     HTTP 200, retrying for O(timeout) seconds.
   - Fragments are executed by the trial, as the hub executes them at every start.
 version_added: 0.2.0
-author: unopinionated.jupyterhub developers
+author: unopinionated.jupyterhub developers (@unopinionated)
 options:
   state:
     description:
@@ -155,7 +155,7 @@ def name(path):
 
 def fail(path, line, message):
     print(json.dumps({"error": {"file": name(path) if path else None, "line": line, "message": message[:500]}}))
-    sys.exit(0)
+    raise SystemExit(0)
 
 
 for path in files:
@@ -324,7 +324,7 @@ def trial(module, staged_files):
 
         result = subprocess.run(
             [p["python"], "-c", TRIAL, staged], cwd=staged, env=env, capture_output=True, text=True,
-            preexec_fn=drop_privileges if account.pw_uid != os.getuid() else None, timeout=300,
+            preexec_fn=drop_privileges if account.pw_uid != os.getuid() else None, timeout=300, check=False,
         )
     finally:
         shutil.rmtree(staged, ignore_errors=True)
