@@ -6,8 +6,11 @@ Each fault's time to recovery is printed and appended to .cache/faults-recovery.
 """
 
 import json
+import os
+import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -130,24 +133,6 @@ def test_traefik_down_while_the_hub_starts(host, hub_url, bob):
     assert time.monotonic() - time_down > 0
 
 
-def test_a_host_restart_brings_everything_back_and_keeps_the_login(host, hub_host_name, bob):
-    cookie_jar = bob.cookies.copy()
-    start = time.monotonic()
-    # The container's systemd is shut down (SIGRTMIN+3) and booted again.
-    subprocess.run(["podman", "restart", "--time", "60", hub_host_name], check=True, capture_output=True)
-    wait_until(lambda: host.run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded"),
-               timeout=300, what="the host back up")
-    hub_url = f"https://{container_ip(hub_host_name)}"
-    wait_until(lambda: hub_health_through_traefik(hub_url) == 200, timeout=300, what="the hub through traefik")
-    record("host restart -> /hub/health through traefik", time.monotonic() - start)
-    for unit in ("jupyterhub.service", "jupyterhub-proxy.service"):
-        assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled"
-        assert host.run(f"systemctl is-active {unit}").stdout.strip() == "active"
-    bob.cookies = cookie_jar
-    r = api(bob, hub_url, "GET", "/user")
-    assert r.status_code == 200 and r.json()["name"] == "bob", "the login did not survive the restart"
-
-
 def test_a_configuration_that_loads_but_does_not_start_is_put_back(host, hub_url):
     from ujh_testlib import scenario_group_vars
 
@@ -173,3 +158,46 @@ def test_a_percent_sign_in_the_environment_arrives_as_written(host, hub_url):
     assert "UJH_TEST_PERCENT=100%d %%" in environ.splitlines()
     assert run_site().returncode == 0
     assert hub_health_through_traefik(hub_url) == 200
+
+
+def test_a_converge_fails_when_traefik_serves_another_certificate(host, hub_url):
+    # The key no longer fits the certificate: traefik falls back to its own default one.
+    tls = f"{BASE}/proxy/tls"
+    host.check_output(f"cp -p {tls}/key.pem /root/key.pem.good && openssl genrsa -out {tls}/key.pem 2048 2>/dev/null "
+                      f"&& chown root:www-data {tls}/key.pem && chmod 0640 {tls}/key.pem "
+                      "&& systemctl restart jupyterhub-proxy.service")
+    try:
+        result = run_site("-e", json.dumps({"hub_health_timeout": 20}))
+        output = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode != 0
+        assert f"traefik serves a certificate other than {tls}/cert.pem" in output, output[-3000:]
+    finally:
+        host.check_output(f"cp -p /root/key.pem.good {tls}/key.pem && systemctl restart jupyterhub-proxy.service")
+    result = run_site()
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert hub_health_through_traefik(hub_url) == 200
+
+
+# Last: the container's address changes, and the hub_url fixture with it.
+def test_a_host_restart_brings_everything_back_and_keeps_the_login(host, hub_host_name, bob):
+    cookie_jar = bob.cookies.copy()
+    start = time.monotonic()
+    # The container's systemd is shut down (SIGRTMIN+3) and booted again.
+    subprocess.run(["podman", "restart", "--time", "60", hub_host_name], check=True, capture_output=True)
+    wait_until(lambda: host.run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded"),
+               timeout=300, what="the host back up")
+    # A restarted container gets a new address (a site's host keeps its name): the
+    # controller's SSH config follows it, for the shared tests that run after this one.
+    address = container_ip(hub_host_name)
+    ssh_config = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "ssh_config"
+    ssh_config.write_text(re.sub(rf"(Host {hub_host_name}\n\s+HostName )\S+", rf"\g<1>{address}",
+                                 ssh_config.read_text()))
+    hub_url = f"https://{address}"
+    wait_until(lambda: hub_health_through_traefik(hub_url) == 200, timeout=300, what="the hub through traefik")
+    record("host restart -> /hub/health through traefik", time.monotonic() - start)
+    for unit in ("jupyterhub.service", "jupyterhub-proxy.service"):
+        assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled"
+        assert host.run(f"systemctl is-active {unit}").stdout.strip() == "active"
+    bob.cookies = cookie_jar
+    r = api(bob, hub_url, "GET", "/user")
+    assert r.status_code == 200 and r.json()["name"] == "bob", "the login did not survive the restart"
