@@ -108,8 +108,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: Paths whose content differs from the host (O(state=tried)) or that were put back (O(state=restored)).
-  returned: always
+  description: Paths whose content differs from the host.
+  returned: O(state=tried)
+  type: list
+  elements: str
+restored_paths:
+  description: Paths that were put back (or removed, when they did not exist before).
+  returned: O(state=restored)
   type: list
   elements: str
 certificate_sha256:
@@ -272,7 +277,7 @@ def restore(module, backup):
         os.chown(tmp, entry["uid"], entry["gid"])
         os.chmod(tmp, entry["mode"])
         os.replace(tmp, path)
-    module.exit_json(changed=bool(changed), changed_paths=changed)
+    module.exit_json(changed=bool(changed), restored_paths=changed)
 
 
 def trial(module, staged_files):
@@ -382,6 +387,9 @@ def probe(module):
                 problem = "%s answered HTTP %s through traefik" % (url.path, status)
             else:
                 module.exit_json(changed=False, certificate_sha256=served, status=status)
+        except ssl.SSLError as error:
+            problem = ("traefik completes no TLS handshake for %s (%s): is the certificate %s or its key wrong? "
+                       "See journalctl -u jupyterhub-proxy" % (url.hostname, error, p["certificate"]))
         except (OSError, ValueError, IndexError) as error:
             problem = "no answer through traefik on port %s: %s" % (p["port"], error)
         if time.monotonic() > deadline:
@@ -422,7 +430,9 @@ def main():
     )
 
     unknown = []
-    if changed_paths:
+    if changed_paths and module.check_mode and not os.path.exists(p["python"]):
+        module.warn("Not tried: the hub environment is not installed yet (check mode on a new host).")
+    elif changed_paths:
         unknown = trial(module, staged_files)
         if not module.check_mode:
             save_backup(module, sorted(set(staged_files) | set(p["remove"])), p["backup"])
