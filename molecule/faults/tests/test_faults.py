@@ -116,9 +116,10 @@ def test_a_hub_started_on_a_corrupt_route_file_rebuilds_it(host, hub_url, bob):
     host.check_output("systemctl stop jupyterhub.service")
     host.check_output(f"printf 'not = toml = at all' > {ROUTES}")
     host.check_output("systemctl start jupyterhub.service")
-    recovered("hub start on a corrupt rules.toml -> the user's server through traefik",
-              lambda: answers(bob, hub_url))
-    assert host.file(f"{ROUTES}.corrupt").exists
+    # traefik may keep serving its last good routes meanwhile: wait for the hub itself.
+    recovered("hub start on a corrupt rules.toml -> moved aside, hub healthy, the user's server through traefik",
+              lambda: host.file(f"{ROUTES}.corrupt").exists and hub_health_through_traefik(hub_url) == 200
+              and answers(bob, hub_url))
     assert int(host.check_output("systemctl show -p NRestarts --value jupyterhub.service")) == 0
 
 
