@@ -147,7 +147,7 @@ from ansible.module_utils.basic import AnsibleModule
 # Runs in the hub environment's Python, as the hub's user, in the staged copy.
 # Prints one JSON object: {"error": {"file", "line", "message"}} or {"unknown": [...]}.
 TRIAL = r'''
-import ast, glob, json, os, re, sys, traceback
+import glob, json, os, re, sys, traceback
 
 staged = sys.argv[1]
 base = os.path.join(staged, "jupyterhub_config.py")
