@@ -155,6 +155,29 @@ def test_hub_restart_keeps_servers(host, hub_url):
     stop_server(host, hub_url, name)
 
 
+def test_a_poll_systemd_does_not_answer_keeps_the_server(host, hub_url):
+    """systemd refusing the hub's question (as PID 1 can under load) is not a stopped server."""
+    _, name, token = visitor_with_server(hub_url)
+    pid = unit_pid(host, unit(name))
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+    # The hub is root without CAP_DAC_OVERRIDE: a socket mode of 000 refuses it
+    # (and only it; the tests' root keeps the capability).
+    mode = host.check_output("stat -c %a /run/systemd/private")
+    host.check_output("chmod 000 /run/systemd/private")
+    try:
+        wait_until(lambda: "did not say whether" in host.check_output(
+                       f"journalctl -u jupyterhub --since '{since}' --no-pager -o cat"),
+                   timeout=120, what="the hub's next poll of the server")
+    finally:
+        host.check_output(f"chmod {mode} /run/systemd/private")
+    assert unit_pid(host, unit(name)) == pid
+    assert hub_users(hub_url)[name]["servers"][""]["ready"]
+    s = service(hub_url)
+    s.headers["Authorization"] = f"token {token}"
+    assert s.get(f"{hub_url}/user/{name}/api/status", timeout=30).status_code == 200
+    stop_server(host, hub_url, name)
+
+
 def test_hub_runs_as_root_with_every_other_hardening(host):
     props = dict(
         line.split("=", 1)
@@ -230,6 +253,14 @@ def test_wrong_passwords_are_throttled_per_address(host, hub_url):
           f"{time.monotonic() - started:.0f} s (window {WINDOW} s)")
 
 
+def unit_story(host, name):
+    """What the hub and systemd logged about one user's server (for a failure message)."""
+    journal = "journalctl --no-pager -o short-precise"
+    return host.run(
+        f"{journal} -u jupyterhub | grep -e {name} | tail -20; {journal} -u {unit(name)} | tail -30"
+    ).stdout
+
+
 def _servers_memory(host):
     """Memory (cgroup accounting, bytes) of all users' servers together."""
     out = host.run(
@@ -263,7 +294,9 @@ def test_twenty_visitors_log_in_at_once(host, hub_url):
         users = hub_users(hub_url)
         assert all(users[n]["servers"][""]["ready"] for n in names)
         states = host.check_output("systemctl is-active " + " ".join(unit(n) for n in names)).split()
-        assert states == ["active"] * count, states
+        assert states == ["active"] * count, [
+            (n, state, unit_story(host, n)) for n, state in zip(names, states) if state != "active"
+        ]
         done.wait(15)  # sample the idle sessions too
     finally:
         done.set()
