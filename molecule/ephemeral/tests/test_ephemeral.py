@@ -161,15 +161,19 @@ def test_a_poll_systemd_does_not_answer_keeps_the_server(host, hub_url):
     pid = unit_pid(host, unit(name))
     since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
     # The hub is root without CAP_DAC_OVERRIDE: a socket mode of 000 refuses it
-    # (and only it; the tests' root keeps the capability).
-    mode = host.check_output("stat -c %a /run/systemd/private")
-    host.check_output("chmod 000 /run/systemd/private")
+    # (and only it; the tests' root keeps the capability). Both of PID 1's
+    # sockets: systemctl as root falls back to the D-Bus one (systemd 252 does;
+    # 257 does not).
+    sockets = "/run/systemd/private /run/dbus/system_bus_socket"
+    modes = host.check_output(f"stat -c '%a %n' {sockets}").splitlines()
+    host.check_output(f"chmod 000 {sockets}")
     try:
         wait_until(lambda: "did not say whether" in host.check_output(
                        f"journalctl -u jupyterhub --since '{since}' --no-pager -o cat"),
                    timeout=120, what="the hub's next poll of the server")
     finally:
-        host.check_output(f"chmod {mode} /run/systemd/private")
+        for line in modes:
+            host.check_output(f"chmod {line}")
     assert unit_pid(host, unit(name)) == pid
     assert hub_users(hub_url)[name]["servers"][""]["ready"]
     s = service(hub_url)
