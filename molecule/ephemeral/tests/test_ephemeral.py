@@ -11,7 +11,7 @@ from ephemeral import (
     DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, WINDOW, access_code, fresh_login_window, hub_users, service,
     stop_server, unit, visit, visitor_with_server,
 )
-from ujh_testlib import CONFIG_D, api, recap, run_in_kernel, run_site, unit_pid, wait_until
+from ujh_testlib import CONFIG_D, api, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
 
 
 def test_login_page_asks_only_for_the_site_password(hub_url):
@@ -149,7 +149,7 @@ def test_hub_restart_keeps_servers(host, hub_url):
     assert unit_pid(host, unit(name)) == pid
     s = service(hub_url)
     s.headers["Authorization"] = f"token {token}"
-    assert wait_until(lambda: s.get(f"{hub_url}/user/{name}/api/status", timeout=30).status_code == 200,
+    assert wait_until(lambda: server_status(s, hub_url, name).status_code == 200,
                       timeout=60, what="the server to answer after the hub restart")
     assert hub_users(hub_url)[name]["servers"][""]["ready"]
     stop_server(host, hub_url, name)
@@ -178,7 +178,7 @@ def test_a_poll_systemd_does_not_answer_keeps_the_server(host, hub_url):
     assert hub_users(hub_url)[name]["servers"][""]["ready"]
     s = service(hub_url)
     s.headers["Authorization"] = f"token {token}"
-    assert s.get(f"{hub_url}/user/{name}/api/status", timeout=30).status_code == 200
+    assert server_status(s, hub_url, name).status_code == 200
     stop_server(host, hub_url, name)
 
 
