@@ -83,13 +83,13 @@ def test_secrets_are_private_and_unchanged_by_later_converges(host):
 
 
 def test_routes_written_by_the_hub_are_readable_by_traefik_only(host):
-    routes = host.file(f"{BASE}/proxy/routes/rules.toml")
+    routes = host.file(f"{BASE}/proxy/routes/rules.yaml")
     assert routes.user == "jupyterhub"
     assert routes.group == "jupyterhub"
     assert routes.mode == 0o640
-    assert host.run(f"sudo -u www-data -g www-data cat {BASE}/proxy/routes/rules.toml").rc != 0, \
+    assert host.run(f"sudo -u www-data -g www-data cat {BASE}/proxy/routes/rules.yaml").rc != 0, \
         "www-data alone must not read routes; traefik reads them through its supplementary group"
-    assert host.run(f"sudo -u nobody cat {BASE}/proxy/routes/rules.toml").rc != 0
+    assert host.run(f"sudo -u nobody cat {BASE}/proxy/routes/rules.yaml").rc != 0
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,25 @@ def test_traefik_restart_reloads_routes_from_the_store(alice, host, hub_url):
     host.check_output("systemctl restart jupyterhub-proxy.service")
     wait_until(lambda: server_status(alice, hub_url, "alice").status_code == 200,
                what="alice's server through the restarted traefik")
+
+
+def test_a_new_proxy_api_password_reaches_traefik(alice, host, hub_url):
+    # The hub writes traefik's API credential (a bcrypt hash) into the route file.
+    # Upstream keeps the first hash it ever wrote, so a new password (a site that
+    # sets hub_proxy_api_password, or deletes the file to have one generated) locked
+    # the hub out of traefik's API: every spawn then failed after 30 s.
+    secret = f"{STATE}/proxy_api_password"
+    old = host.file(secret).content_string
+    try:
+        host.check_output(f"printf 'a-new-proxy-api-password-0123456789\\n' > {secret}")
+        host.check_output("systemctl restart jupyterhub.service")
+        wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0,
+                   what="the hub's health with the new password")
+        # Starting a server adds its route, which the hub waits for through traefik's API.
+        carol = login(hub_url, "carol")
+        start_server(carol, hub_url, "carol", timeout=60)
+        assert server_status(alice, hub_url, "alice").status_code == 200
+    finally:
+        host.check_output(f"printf '%s' {old!r} > {secret} && systemctl restart jupyterhub.service")
+        wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0,
+                   what="the hub's health with its password back")

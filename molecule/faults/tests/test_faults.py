@@ -29,7 +29,8 @@ from ujh_testlib import (
     wait_until,
 )
 
-ROUTES = f"{BASE}/proxy/routes/rules.toml"
+ROUTES = f"{BASE}/proxy/routes/rules.yaml"
+LEGACY_ROUTES = f"{BASE}/proxy/routes/rules.toml"
 CULLER = "[j]upyterhub_idle_culler"
 
 
@@ -101,14 +102,14 @@ def test_kill_9_of_the_culler(host):
 def test_a_corrupt_route_file_is_rewritten_by_the_running_hub(host, hub_url, bob):
     hub_pid = unit_pid(host, "jupyterhub.service")
     host.check_output(f"printf '[http.routers\\n garbage = = \\n' > {ROUTES}")
-    recovered("corrupt rules.toml -> the user's server through traefik",
+    recovered("corrupt rules.yaml -> the user's server through traefik",
               lambda: answers(bob, hub_url) and "garbage" not in host.file(ROUTES).content_string)
     assert unit_pid(host, "jupyterhub.service") == hub_pid
 
 
 def test_a_deleted_route_file_is_rewritten_by_the_running_hub(host, hub_url, bob):
     host.check_output(f"rm -f {ROUTES}")
-    recovered("deleted rules.toml -> the user's server through traefik",
+    recovered("deleted rules.yaml -> the user's server through traefik",
               lambda: host.file(ROUTES).exists and answers(bob, hub_url))
 
 
@@ -117,10 +118,21 @@ def test_a_hub_started_on_a_corrupt_route_file_rebuilds_it(host, hub_url, bob):
     host.check_output(f"printf 'not = toml = at all' > {ROUTES}")
     host.check_output("systemctl start jupyterhub.service")
     # traefik may keep serving its last good routes meanwhile: wait for the hub itself.
-    recovered("hub start on a corrupt rules.toml -> moved aside, hub healthy, the user's server through traefik",
+    recovered("hub start on a corrupt rules.yaml -> moved aside, hub healthy, the user's server through traefik",
               lambda: host.file(f"{ROUTES}.corrupt").exists and hub_health_through_traefik(hub_url) == 200
               and answers(bob, hub_url))
     assert int(host.check_output("systemctl show -p NRestarts --value jupyterhub.service")) == 0
+
+
+def test_a_hub_started_on_an_earlier_releases_toml_route_file_moves_it_to_json(host, hub_url, bob):
+    # Earlier releases kept the routes in rules.toml; traefik must not keep both files.
+    to_toml = "import json, sys, toml; toml.dump(json.load(open(sys.argv[1])), open(sys.argv[2], 'w'))"
+    host.check_output("systemctl stop jupyterhub.service")
+    host.check_output(f'{BASE}/env/bin/python -c "{to_toml}" {ROUTES} {LEGACY_ROUTES} && rm {ROUTES}')
+    host.check_output("systemctl start jupyterhub.service")
+    recovered("hub start on an earlier release's rules.toml -> rules.yaml, the user's server through traefik",
+              lambda: host.file(ROUTES).exists and not host.file(LEGACY_ROUTES).exists
+              and hub_health_through_traefik(hub_url) == 200 and answers(bob, hub_url))
 
 
 def test_traefik_down_while_the_hub_starts(host, hub_url, bob):
