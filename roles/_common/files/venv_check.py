@@ -2,13 +2,16 @@
 
 Run by the environment's own interpreter. Reads pinned requirements
 (NAME==VERSION, optional [extras] and ; markers, comments) from stdin and prints
-a JSON list of the pins it does not satisfy. Only local metadata is read: no
+a JSON object: the pins it does not satisfy, and where the collection's .pth file
+goes and whether it holds argv[1]. Only local metadata is read: no
 package index is asked, so the answer is fast and the same in check mode.
 """
 
 import json
+import os
 import re
 import sys
+import sysconfig
 from importlib import metadata
 
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#]+)\s*(;[^#]*)?")
@@ -41,4 +44,11 @@ def wanted(lines):
 
 installed = {normalize(d.metadata["Name"] or ""): d.version for d in metadata.distributions()}
 missing = [pin for pin, name, version in wanted(sys.stdin) if name is None or installed.get(name) != version]
-print(json.dumps(missing))
+# The collection's .pth file (argv[1]: its wanted content): where it goes, and is it there?
+pth = os.path.join(sysconfig.get_paths()["purelib"], "unopinionated_jupyterhub.pth")
+try:
+    with open(pth) as f:
+        pth_ok = f.read() == sys.argv[1]
+except OSError:
+    pth_ok = False
+print(json.dumps({"missing": missing, "pth": pth, "pth_ok": pth_ok}))

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""Every benchmark against the converged ephemeral host; writes docs/benchmarks.md.
+
+Run by bench/run, which converges the host first (and times that converge).
+Figures only: nothing here passes or fails on speed. Each section is bounded in
+time and records what it measured in .cache/bench/results.json.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "molecule" / "shared" / "lib"), str(REPO / "molecule" / "ephemeral" / "tests")]
+os.environ.setdefault("MOLECULE_SCENARIO_NAME", "ephemeral")  # the test library reads that scenario's inventory
+
+import requests  # noqa: E402
+import testinfra  # noqa: E402
+from ephemeral import PASSWORD, service, stop_server, visit  # noqa: E402
+from ujh_testlib import BASE, STATE, api, container_ip, https_session, wait_until  # noqa: E402
+
+CONTAINER = "ujh-ephemeral"
+OUT = REPO / ".cache" / "bench"
+HUB_ENV = f"{BASE}/env/bin/python"
+LAB_READY = ".jp-LauncherCard"  # JupyterLab's launcher: the page is usable
+
+
+def stats(values, digits=2):
+    values = sorted(values)
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), digits),
+        "p95": round(values[round(0.95 * (len(values) - 1))], digits),
+        "min": round(values[0], digits),
+        "max": round(values[-1], digits),
+    }
+
+
+def until(predicate, timeout, interval=0.05):
+    """Seconds until predicate() is true (polled every interval), or an error."""
+    started = time.monotonic()
+    wait_until(predicate, timeout=timeout, interval=interval, what=getattr(predicate, "__doc__", None) or "condition")
+    return time.monotonic() - started
+
+
+def health(hub_url):
+    """the hub's /hub/health through traefik"""
+    try:
+        return https_session().get(f"{hub_url}/hub/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# -- the host ---------------------------------------------------------------
+
+def machine(host):
+    def out(command):
+        return host.run(command).stdout.strip()
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "kernel": platform.release(),
+        "host_os": out(". /etc/os-release && echo $PRETTY_NAME"),
+        "jupyterhub": out(f"{HUB_ENV} -c 'import jupyterhub; print(jupyterhub.__version__)'"),
+        "jupyterhub_traefik_proxy": out(f"{HUB_ENV} -m pip show jupyterhub-traefik-proxy | sed -n 's/^Version: //p'"),
+        "traefik": out(f"{BASE}/proxy/env/bin/traefik version | sed -n 's/^Version: *//p'"),
+        "systemdspawner": out(f"{HUB_ENV} -m pip show jupyterhub-systemdspawner | sed -n 's/^Version: //p'"),
+    }
+
+
+def install_bench_tools(host):
+    """nodejs, npm, wrk and nginx from Debian, configurable-http-proxy from npm: on the test host only."""
+    host.check_output("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                      "--no-install-recommends nodejs npm wrk nginx-light > /tmp/bench-apt.log 2>&1")
+    host.check_output("mkdir -p /opt/bench && cd /opt/bench && npm install --no-audit --no-fund --loglevel=error "
+                      "configurable-http-proxy@5.3.0 > /tmp/bench-npm.log 2>&1")
+    version = host.check_output("cd /opt/bench && node -p \"require('configurable-http-proxy/package.json').version\"")
+    subprocess.run(["podman", "cp", str(REPO / "bench" / "host" / "proxy_routes.py"),
+                    f"{CONTAINER}:/opt/bench/proxy_routes.py"], check=True)
+    return {"configurable_http_proxy": version.strip(), "node": host.check_output("node --version").strip()}
+
+
+# -- 1. converge -------------------------------------------------------------
+
+def converge(runs):
+    inventory = Path(sorted(glob.glob(os.path.expanduser("~/.ansible/tmp/molecule.*.ephemeral/inventory")),
+                            key=os.path.getmtime)[-1])
+    env = dict(os.environ, ANSIBLE_CONFIG=str(inventory.parent / "ansible.cfg"),
+               MOLECULE_EPHEMERAL_DIRECTORY=str(inventory.parent), ANSIBLE_NOCOLOR="1")
+
+    def playbook(path):
+        started = time.monotonic()
+        result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(path)], env=env,
+                                capture_output=True, text=True, check=False)
+        changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout))
+        if result.returncode != 0 or changed:
+            raise SystemExit(f"{path}: rc={result.returncode} changed={changed}\n{result.stdout[-3000:]}")
+        return time.monotonic() - started, len(re.findall(r"^TASK \[", result.stdout, re.M))
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as facts:
+        facts.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks: []\n")
+        facts.flush()
+        facts_only = [playbook(facts.name)[0] for _ in range(runs)]
+    idempotent = [playbook(REPO / "playbooks" / "site.yml") for _ in range(runs)]
+    cold_ms = int(os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "0"))
+    return {
+        "cold_s": round(cold_ms / 1000, 1) if cold_ms else None,
+        "idempotent_s": stats([t for t, _ in idempotent], 1),
+        "idempotent_tasks": idempotent[-1][1],
+        "facts_only_s": stats(facts_only, 1),
+    }
+
+
+# -- 2. proxy ----------------------------------------------------------------
+
+def routes(host, sizes, samples):
+    host.check_output("systemctl stop jupyterhub.service")  # the routes are the benchmark's alone
+    try:
+        results = {}
+        for proxy in ("traefik", "chp"):
+            out = host.run(f"cd /opt/bench && timeout 1800 {HUB_ENV} proxy_routes.py --proxy {proxy} "
+                           f"--sizes {sizes} --samples {samples} --chp-command "
+                           "/opt/bench/node_modules/.bin/configurable-http-proxy 2>/tmp/bench-routes-{proxy}.log")
+            if out.rc != 0:
+                raise SystemExit(f"proxy_routes.py --proxy {proxy} failed: "
+                                 + host.run(f"tail -20 /tmp/bench-routes-{proxy}.log").stdout)
+            results[proxy] = json.loads(out.stdout.strip().splitlines()[-1])["results"]
+        return results
+    finally:
+        host.check_output("systemctl start jupyterhub.service")
+
+
+NGINX_SITE = """server {
+  listen 127.0.0.1:8088;
+  location / { return 200 "hello from the backend\\n"; }
+}
+"""
+BENCH_ROUTE = {"http": {
+    "routers": {"bench": {"rule": "PathPrefix(`/bench/`)", "entryPoints": ["https"], "service": "bench"}},
+    "services": {"bench": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8088"}]}}},
+}}
+
+
+def wrk(host, url, seconds):
+    out = host.check_output(f"wrk -t2 -c32 -d{seconds}s --latency {url}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label):
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 2)
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"req_per_s": round(rate), "p50_ms": ms("50"), "p99_ms": ms("99"),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def throughput(host, seconds):
+    """traefik and configurable-http-proxy in front of one nginx, same certificate, wrk -c32."""
+    host.check_output(f"printf '%s' {json.dumps(NGINX_SITE)!r} > /etc/nginx/sites-enabled/default "
+                      "&& systemctl restart nginx")
+    route_file = f"{BASE}/proxy/routes/bench.yaml"
+    host.check_output(f"printf '%s' {json.dumps(json.dumps(BENCH_ROUTE))} > {route_file}")
+    chp_unit = "ujh-bench-chp"
+    try:
+        until(lambda: host.run("curl -skf https://127.0.0.1/bench/").rc == 0, timeout=30)
+        host.check_output(
+            f"systemd-run --unit={chp_unit} --collect /opt/bench/node_modules/.bin/configurable-http-proxy "
+            f"--ip 127.0.0.1 --port 18443 --api-port 18444 --default-target http://127.0.0.1:8088 "
+            f"--ssl-cert {BASE}/proxy/tls/cert.pem --ssl-key {BASE}/proxy/tls/key.pem --log-level warn")
+        until(lambda: host.run("curl -skf https://127.0.0.1:18443/bench/").rc == 0, timeout=30)
+        rounds = {"traefik": [], "chp": []}
+        for _ in range(2):  # interleaved, so drift hits both alike
+            rounds["traefik"].append(wrk(host, "https://127.0.0.1/bench/", seconds))
+            rounds["chp"].append(wrk(host, "https://127.0.0.1:18443/bench/", seconds))
+        return rounds
+    finally:
+        host.run(f"rm -f {route_file}; systemctl stop {chp_unit}")
+
+
+# -- 4. the ephemeral visitor --------------------------------------------------
+
+def metric_sums(hub_url, names):
+    """(sum, count) of JupyterHub's own histograms (successful spawns), read with the test service's token"""
+    text = service(hub_url).get(f"{hub_url}/hub/metrics", timeout=30)
+    text.raise_for_status()
+    found = {name: [0.0, 0.0] for name in names}
+    for line in text.text.splitlines():
+        metric, _, value = line.rpartition(" ")
+        for name in names:
+            for i, suffix in enumerate(("_sum", "_count")):
+                if metric.startswith(name + suffix) and ("status=" not in metric or 'status="success"' in metric):
+                    found[name][i] += float(value)
+    return found
+
+
+def a_visitor(hub_url, timeout=600):
+    """Password submitted -> the hub says the server is ready: (user name, seconds, session)."""
+    started = time.monotonic()
+    session, response = visit(hub_url)
+    assert response.status_code == 302, response.status_code
+    name = api(session, hub_url, "GET", "/user").json()["name"]
+    r = api(session, hub_url, "POST", f"/users/{name}/server")
+    assert r.status_code in (201, 202), r.text
+    wait_until(lambda: api(session, hub_url, "GET", f"/users/{name}").json()["servers"].get("", {}).get("ready"),
+               timeout=timeout, interval=0.05, what=f"{name}'s server")
+    return name, time.monotonic() - started, session
+
+
+SPAWN_METRICS = ["jupyterhub_server_spawn_duration_seconds", "jupyterhub_proxy_add_duration_seconds"]
+
+
+def time_to_ready(host, hub_url, visitors):
+    """One visitor at a time: password -> server ready (REST), and where the hub spent it."""
+    before = metric_sums(hub_url, SPAWN_METRICS)
+    results = [a_visitor(hub_url)[:2] for _ in range(visitors)]
+    after = metric_sums(hub_url, SPAWN_METRICS)
+    breakdown = {}
+    for name in SPAWN_METRICS:
+        total, count = (after[name][0] - before[name][0]), (after[name][1] - before[name][1])
+        breakdown[name] = round(total / count, 2) if count else None
+    for name, _ in results:
+        stop_server(host, hub_url, name, timeout=300)
+    return {"ready_s": stats([t for _, t in results]), "mean_s": breakdown}
+
+
+def browser_time_to_lab(host, hub_url, visitors):
+    """Password submitted -> JupyterLab's launcher drawn, in Debian's chromium."""
+    from playwright.sync_api import sync_playwright
+
+    times, names = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
+        for _ in range(visitors):
+            context = browser.new_context(ignore_https_errors=True)
+            context.set_default_timeout(300_000)
+            page = context.new_page()
+            page.goto(f"{hub_url}/hub/login")
+            page.fill("#password_input", PASSWORD)
+            started = time.monotonic()
+            page.click("#login_submit")
+            page.wait_for_selector(LAB_READY)
+            times.append(time.monotonic() - started)
+            names.append(re.search(r"/user/([^/]+)/", page.url).group(1))
+            context.close()
+        browser.close()
+    for name in names:
+        stop_server(host, hub_url, name, timeout=300)
+    return stats(times)
+
+
+MEMORY = ("for u in $(systemctl list-units --plain --no-legend 'jupyter-*-singleuser.service' | cut -d' ' -f1); "
+          "do systemctl show -p MemoryCurrent --value $u; done")
+
+
+def crowd(host, hub_url, visitors):
+    """visitors log in at once: all served?, password -> ready p50/p95, peak memory of their servers."""
+    samples, done = [], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            values = host.run(MEMORY).stdout.split()
+            if values and all(v.isdigit() for v in values):
+                samples.append(sum(map(int, values)))
+            done.wait(1)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    failures = []
+
+    def one(_):
+        try:
+            return a_visitor(hub_url)[:2]
+        except Exception as error:  # counted, not fatal: "all served" is the figure
+            failures.append(repr(error)[:200])
+            return None
+
+    try:
+        with ThreadPoolExecutor(visitors) as pool:
+            results = [r for r in pool.map(one, range(visitors)) if r]
+        all_ready = time.monotonic() - started
+        done.wait(10)
+    finally:
+        done.set()
+        sampler.join()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda r: stop_server(host, hub_url, r[0], timeout=600), results))
+    return {"visitors": visitors, "served": len(results), "failures": failures[:5],
+            "all_ready_s": round(all_ready, 1), "ready_s": stats([t for _, t in results]) if results else None,
+            "peak_memory_mib": round(max(samples) / 2**20) if samples else None}
+
+
+# -- 5. hub restarts -----------------------------------------------------------
+
+def restarts(host, hub_url, times):
+    """systemctl restart and kill -9 of the hub: seconds to /hub/health through traefik; a
+    visitor's server is polled through traefik all along (failures counted)."""
+    name, _, session = a_visitor(hub_url)
+    token = api(session, hub_url, "POST", f"/users/{name}/tokens", json={"note": "bench"})
+    token.raise_for_status()
+    session.headers["Authorization"] = f"token {token.json()['token']}"
+    counts = {"ok": 0, "failed": 0}
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            try:
+                ok = session.get(f"{hub_url}/user/{name}/api/status", timeout=10).status_code == 200
+            except requests.RequestException:
+                ok = False
+            counts["ok" if ok else "failed"] += 1
+            stop.wait(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    result = {"restart_s": [], "kill_s": []}
+    try:
+        for _ in range(times):
+            until(lambda: health(hub_url), timeout=120)
+            started = time.monotonic()
+            host.check_output("systemctl restart jupyterhub.service")
+            until(lambda: health(hub_url), timeout=120)
+            result["restart_s"].append(time.monotonic() - started)
+        for _ in range(times):
+            until(lambda: health(hub_url), timeout=120)
+            started = time.monotonic()
+            host.check_output("systemctl kill -s KILL jupyterhub.service")
+            until(lambda: not health(hub_url), timeout=30, interval=0.01)
+            until(lambda: health(hub_url), timeout=120)
+            result["kill_s"].append(time.monotonic() - started)
+    finally:
+        stop.set()
+        poller.join()
+    stop_server(host, hub_url, name, timeout=300)
+    return {"restart_s": stats(result["restart_s"]), "kill_s": stats(result["kill_s"]),
+            "server_requests": counts}
+
+
+# -- 6. many past visitors -------------------------------------------------------
+
+ADD_USERS = """
+import sys, uuid
+from jupyterhub import orm
+db = orm.new_session_factory("sqlite:///{state}/jupyterhub.sqlite")()
+for _ in range(int(sys.argv[1])):
+    db.add(orm.User(name=str(uuid.uuid4())))
+db.commit()
+print(db.query(orm.User).count())
+"""
+
+
+def past_visitors(host, hub_url, count):
+    """Hub restart -> healthy, and one login, with the users table empty-ish and with count past visitors."""
+    def measure():
+        restart = []
+        for _ in range(3):
+            started = time.monotonic()
+            host.check_output("systemctl restart jupyterhub.service")
+            until(lambda: health(hub_url), timeout=600)
+            restart.append(time.monotonic() - started)
+        logins = []
+        for _ in range(5):
+            started = time.monotonic()
+            assert visit(hub_url)[1].status_code == 302
+            logins.append(time.monotonic() - started)
+        users = host.check_output(f"{HUB_ENV} -c \"import sqlite3; print(sqlite3.connect('{STATE}/jupyterhub.sqlite')"
+                                  ".execute('select count(*) from users').fetchone()[0])\"")
+        return {"users": int(users), "restart_s": stats(restart), "login_s": stats(logins)}
+
+    before = measure()
+    host.check_output("systemctl stop jupyterhub.service")
+    script = ADD_USERS.format(state=STATE)
+    host.check_output(f"{HUB_ENV} -c {json.dumps(script)} {count}")
+    host.check_output("systemctl start jupyterhub.service")
+    until(lambda: health(hub_url), timeout=600)
+    return {"before": before, "after": measure()}
+
+
+SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "crowd", "restarts", "past_visitors")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples: a check of the benchmarks themselves")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    quick = args.quick
+    only = args.only.split(",")
+    OUT.mkdir(parents=True, exist_ok=True)
+    host = testinfra.get_host(f"podman://{CONTAINER}")
+    hub_url = f"https://{container_ip(CONTAINER)}"
+    until(lambda: health(hub_url), timeout=120)
+
+    results = {"machine": machine(host), "quick": quick}
+    results["machine"].update(install_bench_tools(host))
+    plan = {
+        "converge": lambda: converge(runs=2 if quick else 3),
+        "routes": lambda: routes(host, "10,1000" if quick else "10,1000,5000", 10 if quick else 20),
+        "throughput": lambda: throughput(host, 5 if quick else 15),
+        "time_to_ready": lambda: time_to_ready(host, hub_url, 3 if quick else 10),
+        "browser": lambda: browser_time_to_lab(host, hub_url, 3 if quick else 10),
+        "crowd": lambda: crowd(host, hub_url, 10 if quick else 50),
+        "restarts": lambda: restarts(host, hub_url, 2 if quick else 5),
+        "past_visitors": lambda: past_visitors(host, hub_url, 1000 if quick else 10_000),
+    }
+    for name in SECTIONS:
+        if name not in only:
+            continue
+        print(f"==> benchmark: {name}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        results[name] = plan[name]()
+        results[name + "_took_s"] = round(time.monotonic() - started)
+        print(json.dumps(results[name]), file=sys.stderr, flush=True)
+        (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    if not args.no_doc:
+        from report import write
+
+        write(results, REPO / "docs" / "benchmarks.md")
+        print(f"wrote {REPO / 'docs' / 'benchmarks.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
