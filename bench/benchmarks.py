@@ -7,6 +7,7 @@ time and records what it measured in .cache/bench/results.json.
 """
 
 import argparse
+import base64
 import datetime
 import glob
 import json
@@ -34,6 +35,7 @@ from ujh_testlib import BASE, STATE, api, container_ip, https_session, wait_unti
 CONTAINER = "ujh-ephemeral"
 OUT = REPO / ".cache" / "bench"
 HUB_ENV = f"{BASE}/env/bin/python"
+GROUP = "jupyterhub"  # traefik reads the route store through this group
 LAB_READY = ".jp-LauncherCard"  # JupyterLab's launcher: the page is usable
 
 
@@ -158,6 +160,12 @@ BENCH_ROUTE = {"http": {
 }}
 
 
+def put(host, path, content):
+    """Write content to path on the host (no shell quoting of the content)."""
+    encoded = base64.b64encode(content.encode()).decode()
+    host.check_output(f"echo {encoded} | base64 -d > {path}")
+
+
 def wrk(host, url, seconds):
     out = host.check_output(f"wrk -t2 -c32 -d{seconds}s --latency {url}")
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -173,10 +181,11 @@ def wrk(host, url, seconds):
 
 def throughput(host, seconds):
     """traefik and configurable-http-proxy in front of one nginx, same certificate, wrk -c32."""
-    host.check_output(f"printf '%s' {json.dumps(NGINX_SITE)!r} > /etc/nginx/sites-enabled/default "
-                      "&& systemctl restart nginx")
+    put(host, "/etc/nginx/sites-enabled/default", NGINX_SITE)
+    host.check_output("systemctl restart nginx")
     route_file = f"{BASE}/proxy/routes/bench.yaml"
-    host.check_output(f"printf '%s' {json.dumps(json.dumps(BENCH_ROUTE))} > {route_file}")
+    put(host, route_file, json.dumps(BENCH_ROUTE))
+    host.check_output(f"chgrp {GROUP} {route_file} && chmod 0640 {route_file}")
     chp_unit = "ujh-bench-chp"
     try:
         until(lambda: host.run("curl -skf https://127.0.0.1/bench/").rc == 0, timeout=30)
@@ -387,8 +396,8 @@ def past_visitors(host, hub_url, count):
 
     before = measure()
     host.check_output("systemctl stop jupyterhub.service")
-    script = ADD_USERS.format(state=STATE)
-    host.check_output(f"{HUB_ENV} -c {json.dumps(script)} {count}")
+    put(host, "/opt/bench/add_users.py", ADD_USERS.format(state=STATE))
+    host.check_output(f"{HUB_ENV} /opt/bench/add_users.py {count}")
     host.check_output("systemctl start jupyterhub.service")
     until(lambda: health(hub_url), timeout=600)
     return {"before": before, "after": measure()}

@@ -11,7 +11,7 @@ from ephemeral import (
     DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users, service,
     stop_server, unit, visit, visitor_with_server,
 )
-from ujh_testlib import CONFIG_D, api, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
+from ujh_testlib import CONFIG_D, STATE, api, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
 
 
 def test_login_page_asks_only_for_the_site_password(hub_url):
@@ -207,9 +207,31 @@ def test_hub_runs_as_root_with_every_other_hardening(host):
     assert float(exposure.split(":")[1].split()[0]) <= 2.0, exposure
 
 
-def test_culler_stops_servers_but_keeps_users(host):
-    args = host.check_output("ps -eo args | grep '[j]upyterhub_idle_culler'")
-    assert "--cull-users=False" in args, args
+def test_one_culler_stops_idle_servers_another_deletes_users_idle_for_30_days(host):
+    cullers = host.check_output("ps -eo args | grep '[j]upyterhub_idle_culler'").splitlines()
+    servers = [args for args in cullers if "--timeout=3600" in args]
+    users = [args for args in cullers if "--timeout=2592000" in args]
+    assert len(cullers) == 2 and len(servers) == 1 and len(users) == 1, cullers
+    assert "--cull-users=False" in servers[0] and "--cull-users=True" in users[0], cullers
+
+
+def test_visitors_idle_for_30_days_are_deleted_and_recent_ones_kept(host, hub_url):
+    def visitor():
+        session, r = visit(hub_url)
+        assert r.status_code == 302, r.status_code
+        return api(session, hub_url, "GET", "/user").json()["name"]
+
+    fresh_login_window(hub_url)
+    old, recent = visitor(), visitor()
+    host.check_output("systemctl stop jupyterhub.service")
+    for name, days in ((old, 31), (recent, 29)):
+        sql = f"update users set last_activity = datetime('now', '-{days} days') where name = '{name}'"
+        host.check_output(f'python3 -c "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); '
+                          f'db.execute(sys.argv[2]); db.commit()" {STATE}/jupyterhub.sqlite "{sql}"')
+    host.check_output("systemctl start jupyterhub.service")
+    # The user culler looks once when the hub starts it, then every culler_every.
+    wait_until(lambda: old not in hub_users(hub_url), timeout=120, what=f"{old} (idle 31 days) to be deleted")
+    assert recent in hub_users(hub_url)
 
 
 def test_crash_leftovers_are_removed_at_boot(host):
