@@ -108,13 +108,17 @@ def converge(runs):
                MOLECULE_EPHEMERAL_DIRECTORY=str(inventory.parent), ANSIBLE_NOCOLOR="1")
 
     def playbook(path):
-        started = time.monotonic()
-        result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(path)], env=env,
-                                capture_output=True, text=True, check=False)
+        with tempfile.NamedTemporaryFile(suffix=".jsonl") as timings:  # testbed/callback_plugins/ujh_timings.py
+            started = time.monotonic()
+            result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(path)],
+                                    env=dict(env, UJH_TIMINGS_FILE=timings.name),
+                                    capture_output=True, text=True, check=False)
+            took = time.monotonic() - started
+            tasks = len(Path(timings.name).read_text().splitlines())
         changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout))
         if result.returncode != 0 or changed:
             raise SystemExit(f"{path}: rc={result.returncode} changed={changed}\n{result.stdout[-3000:]}")
-        return time.monotonic() - started, len(re.findall(r"^TASK \[", result.stdout, re.M))
+        return took, tasks
 
     with tempfile.NamedTemporaryFile("w", suffix=".yml") as facts:
         facts.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks: []\n")
@@ -122,12 +126,98 @@ def converge(runs):
         facts_only = [playbook(facts.name)[0] for _ in range(runs)]
     idempotent = [playbook(REPO / "playbooks" / "site.yml") for _ in range(runs)]
     cold_ms = int(os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "0"))
+    image = os.environ.get("UJH_TEST_IMAGE")
     return {
         "cold_s": round(cold_ms / 1000, 1) if cold_ms else None,
+        "cold_floor_s": converge_floor(image) if image else None,
         "idempotent_s": stats([t for t, _ in idempotent], 1),
         "idempotent_tasks": idempotent[-1][1],
         "facts_only_s": stats(facts_only, 1),
     }
+
+
+FLOOR = r"""set -e
+# What the roles install from Debian when the host lacks it.
+missing=""
+command -v git >/dev/null || missing="$missing git"
+python3 -c 'import ensurepip' 2>/dev/null || missing="$missing python3-venv"
+if [ -n "$missing" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+venv() {
+  python3 -m venv "$1"
+  "$1/bin/pip" install -q --no-index --find-links /srv/wheelhouse "${@:2}"
+}
+venv /opt/floor/env -r /opt/floor/hub.txt -r /opt/floor/spawner.txt
+venv /opt/floor/user-env -r /opt/floor/user.txt
+venv /opt/floor/proxy -r /opt/floor/traefik.txt
+mkdir -p /opt/floor/routes
+cat > /opt/floor/traefik.toml <<'TOML'
+[entryPoints.https]
+  address = ":443"
+  [entryPoints.https.http.tls]
+[entryPoints.auth_api]
+  address = "127.0.0.1:8099"
+[api]
+  dashboard = false
+[providers]
+  providersThrottleDuration = "0s"
+  [providers.file]
+    directory = "/opt/floor/routes"
+    watch = true
+TOML
+cat > /opt/floor/jupyterhub_config.py <<'PY'
+c.JupyterHub.bind_url = "https://127.0.0.1/"
+c.JupyterHub.proxy_class = "traefik_file"
+c.TraefikFileProviderProxy.should_start = False
+c.TraefikFileProviderProxy.dynamic_config_file = "/opt/floor/routes/rules.toml"
+c.TraefikFileProviderProxy.traefik_api_url = "http://127.0.0.1:8099"
+c.TraefikFileProviderProxy.traefik_api_username = "jupyterhub"
+c.TraefikFileProviderProxy.traefik_api_password = "floor-password-0123456789"
+c.TraefikFileProviderProxy.traefik_entrypoint = "https"
+c.JupyterHub.spawner_class = "systemdspawner.SystemdSpawner"
+c.Spawner.cmd = ["/opt/floor/user-env/bin/jupyterhub-singleuser"]
+PY
+systemd-run --unit=floor-proxy /opt/floor/proxy/bin/traefik --configFile=/opt/floor/traefik.toml
+systemd-run --unit=floor-hub --working-directory=/opt/floor /opt/floor/env/bin/jupyterhub -f /opt/floor/jupyterhub_config.py
+until curl -skf -o /dev/null https://127.0.0.1/hub/health; do sleep 0.2; done
+"""
+
+
+def converge_floor(image):
+    """The floor of a cold converge: the same wheels by plain pip into three venvs, and the hub and
+    traefik started by hand with minimal configs, in a fresh host of the same image (no Ansible)."""
+    name = "ujh-bench-floor"
+    subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(["podman", "run", "-d", "--name", name, "--privileged", "--systemd=always", image,
+                    "/usr/local/sbin/testbed-init"], check=True, capture_output=True)
+    floor = testinfra.get_host(f"podman://{name}")
+    try:
+        until(lambda: floor.run("systemctl is-system-running --wait").rc in (0, 1), timeout=120)
+        locks = {
+            "hub.txt": (REPO / "roles" / "hub" / "files" / "requirements.txt").read_text(),
+            "user.txt": (REPO / "roles" / "systemd_spawner" / "files" / "user-requirements.txt").read_text(),
+        }
+        specs = {}
+        for role in ("systemd_spawner", "proxy"):
+            for line in (REPO / "roles" / role / "defaults" / "main.yml").read_text().splitlines():
+                if "_spec:" in line:
+                    specs[role] = line.split(":", 1)[1].strip()
+        locks["spawner.txt"] = specs["systemd_spawner"] + "\n"
+        locks["traefik.txt"] = specs["proxy"] + "\n"
+        floor.check_output("mkdir -p /opt/floor")
+        for file, text in locks.items():
+            put(floor, f"/opt/floor/{file}", text)
+        put(floor, "/opt/floor/floor.sh", FLOOR)
+        started = time.monotonic()
+        result = floor.run("timeout 900 bash /opt/floor/floor.sh")
+        took = time.monotonic() - started
+        if result.rc != 0:
+            raise SystemExit(f"the converge floor failed: {result.stderr[-2000:]}")
+        return round(took, 1)
+    finally:
+        subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
 
 
 # -- 2. proxy ----------------------------------------------------------------
@@ -403,6 +493,21 @@ def past_visitors(host, hub_url, count):
     return {"before": before, "after": measure()}
 
 
+def slurm_from_test_log():
+    """The slurm scenario's own spawn and floor figures, from the last ./testbed/test slurm log."""
+    log = REPO / ".cache" / "logs" / "slurm@bookworm.log"
+    if not log.exists():
+        return None
+    text = log.read_text(errors="replace")
+    spawn = re.search(r"spawn POST->ready: median ([\d.]+)s", text)
+    floor = re.search(r"floor: sbatch->RUNNING median ([\d.]+)s .*?bare jupyter-server start median ([\d.]+)s", text)
+    if not (spawn and floor):
+        return None
+    return {"spawn_s": float(spawn.group(1)), "to_running_s": float(floor.group(1)),
+            "bare_server_s": float(floor.group(2)),
+            "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
+
+
 SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "crowd", "restarts", "past_visitors")
 
 
@@ -419,7 +524,7 @@ def main():
     hub_url = f"https://{container_ip(CONTAINER)}"
     until(lambda: health(hub_url), timeout=120)
 
-    results = {"machine": machine(host), "quick": quick}
+    results = {"machine": machine(host), "quick": quick, "slurm": slurm_from_test_log()}
     results["machine"].update(install_bench_tools(host))
     plan = {
         "converge": lambda: converge(runs=2 if quick else 3),
