@@ -29,14 +29,13 @@ os.environ.setdefault("MOLECULE_SCENARIO_NAME", "ephemeral")  # the test library
 
 import requests  # noqa: E402
 import testinfra  # noqa: E402
-from ephemeral import PASSWORD, service, stop_server, visit  # noqa: E402
+from ephemeral import seconds_to_jupyterlab, service, stop_server, visit  # noqa: E402
 from ujh_testlib import BASE, STATE, api, container_ip, https_session, wait_until  # noqa: E402
 
 CONTAINER = "ujh-ephemeral"
 OUT = REPO / ".cache" / "bench"
 HUB_ENV = f"{BASE}/env/bin/python"
 GROUP = "jupyterhub"  # traefik reads the route store through this group
-LAB_READY = ".jp-LauncherCard"  # JupyterLab's launcher: the page is usable
 
 
 def stats(values, digits=2):
@@ -343,22 +342,10 @@ def browser_time_to_lab(host, hub_url, visitors):
     """Password submitted -> JupyterLab's launcher drawn, in Debian's chromium."""
     from playwright.sync_api import sync_playwright
 
-    times, names = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
-        for _ in range(visitors):
-            context = browser.new_context(ignore_https_errors=True)
-            context.set_default_timeout(300_000)
-            page = context.new_page()
-            page.goto(f"{hub_url}/hub/login")
-            page.fill("#password_input", PASSWORD)
-            started = time.monotonic()
-            page.click("#login_submit")
-            page.wait_for_selector(LAB_READY)
-            times.append(time.monotonic() - started)
-            names.append(re.search(r"/user/([^/]+)/", page.url).group(1))
-            context.close()
+                                    args=["--no-proxy-server"])
+        times, names = zip(*(seconds_to_jupyterlab(browser, hub_url, 300_000) for _ in range(visitors)))
         browser.close()
     for name in names:
         stop_server(host, hub_url, name, timeout=300)

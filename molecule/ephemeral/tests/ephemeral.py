@@ -1,6 +1,7 @@
 """Helpers of the ephemeral scenario: visitors, the test-only API client, units."""
 
 import re
+import time
 
 from ujh_testlib import BASE, api, https_session, scenario_group_vars, start_server, wait_until
 
@@ -11,6 +12,7 @@ WINDOW = GROUP_VARS["systemd_spawner_login_failure_window"]
 MAX_FAILURES = GROUP_VARS["systemd_spawner_login_max_failures"]
 USER_ENV = f"{BASE}/user-env"
 DYNAMIC_UIDS = range(61184, 65520)  # systemd's DynamicUser= range
+LAB_READY = ".jp-LauncherCard"  # the launcher lists the kernels: JupyterLab and its server answer
 
 
 def service(hub_url):
@@ -51,6 +53,30 @@ def visitor_with_server(hub_url, timeout=180):
     r = api(s, hub_url, "POST", f"/users/{name}/tokens", json={"note": "molecule test"})
     assert r.status_code in (200, 201), r.text
     return s, name, r.json()["token"]
+
+
+def user_of(page):
+    """The user whose server a browser page shows."""
+    return re.search(r"/user/([^/]+)/", page.url).group(1)
+
+
+def seconds_to_jupyterlab(browser, hub_url, timeout_ms=180_000):
+    """A visitor in a fresh browser context: password submitted -> JupyterLab's launcher drawn.
+
+    Returns (seconds, user name); browser is a Playwright browser (Debian's chromium).
+    """
+    context = browser.new_context(ignore_https_errors=True)
+    context.set_default_timeout(timeout_ms)
+    try:
+        page = context.new_page()
+        page.goto(f"{hub_url}/hub/login")
+        page.fill("#password_input", PASSWORD)
+        started = time.monotonic()
+        page.click("#login_submit")
+        page.wait_for_selector(LAB_READY)
+        return time.monotonic() - started, user_of(page)
+    finally:
+        context.close()
 
 
 def unit(name):

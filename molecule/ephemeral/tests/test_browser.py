@@ -2,15 +2,15 @@
 
 import re
 import statistics
-import time
 import urllib.parse
 
 import pytest
-from ephemeral import DYNAMIC_UIDS, PASSWORD, hub_users, stop_server, unit
+from ephemeral import (
+    DYNAMIC_UIDS, LAB_READY, PASSWORD, hub_users, seconds_to_jupyterlab, stop_server, unit, user_of,
+)
 from playwright.sync_api import expect, sync_playwright
 from ujh_testlib import unit_pid, wait_until
 
-LAB_READY = ".jp-LauncherCard"  # the launcher lists the kernels: JupyterLab and its server answer
 TIMEOUT_MS = 180_000
 
 
@@ -30,10 +30,6 @@ def page(browser):
     context.set_default_timeout(TIMEOUT_MS)
     yield context.new_page()
     context.close()
-
-
-def user_of(page):
-    return re.search(r"/user/([^/]+)/", page.url).group(1)
 
 
 def submit_password(page, password):
@@ -83,19 +79,7 @@ def test_nbgitpuller_link_clones_the_course_into_the_session(page, host, hub_url
 
 
 def test_time_from_password_to_jupyterlab(browser, host, hub_url):
-    times, names = [], []
-    for _ in range(5):
-        context = browser.new_context(ignore_https_errors=True)
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        page.goto(f"{hub_url}/hub/login")
-        page.fill("#password_input", PASSWORD)
-        started = time.monotonic()
-        page.click("#login_submit")
-        page.wait_for_selector(LAB_READY)
-        times.append(time.monotonic() - started)
-        names.append(user_of(page))
-        context.close()
+    times, names = zip(*(seconds_to_jupyterlab(browser, hub_url, TIMEOUT_MS) for _ in range(5)))
     print(f"\n[ephemeral] password submit -> JupyterLab ready (browser): median of 5 "
           f"{statistics.median(times):.1f} s {[round(t, 1) for t in times]}")
     for name in names:
