@@ -1,6 +1,7 @@
 """The ephemeral hub: temporary users behind one password, throwaway servers."""
 
 import json
+import re
 import statistics
 import threading
 import time
@@ -316,6 +317,7 @@ def test_twenty_visitors_log_in_at_once(host, hub_url):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    since = host.check_output("date +%s")
     started = time.monotonic()
     try:
         with ThreadPoolExecutor(count) as pool:
@@ -329,6 +331,10 @@ def test_twenty_visitors_log_in_at_once(host, hub_url):
         assert states == ["active"] * count, [
             (n, state, unit_story(host, n)) for n, state in zip(names, states) if state != "active"
         ]
+        # More visitors than start slots (twice the CPUs): the later ones queued.
+        journal = host.check_output(f"journalctl -u jupyterhub --since @{since} --no-pager")
+        queued = re.findall(r"waits for one of (\d+) servers starting now", journal)
+        assert queued and int(queued[0]) < count, journal[-3000:]
         done.wait(15)  # sample the idle sessions too
     finally:
         done.set()

@@ -78,6 +78,11 @@ CASES = [
     # The culler's.
     ({"culler_timeout": "soon"}, "culler_timeout"),
     ({"culler_every": 7200}, "culler_every"),
+    ({"culler_users_timeout": 60}, "culler_users_timeout"),
+    # systemd_spawner's (with what it needs besides, so only the bad value stops it).
+    ({"jupyterhub_spawner_role": "systemd_spawner", "hub_run_as_root": True,
+      "systemd_spawner_shared_password": "faults-shared-password", "systemd_spawner_concurrent_starts": -1},
+     "systemd_spawner_concurrent_starts"),
     # Fragments that are valid Python but do not load: named, with the line.
     ({"hub_config_fragments": {"30-syntax": "c.JupyterHub.log_level = ('DEBUG'\n"}}, "30-syntax.py, line 1"),
     ({"hub_config_fragments": {"30-divide": "x = 1\ny = 1 / 0\n"}}, "30-divide.py, line 2"),
