@@ -29,7 +29,7 @@ os.environ.setdefault("MOLECULE_SCENARIO_NAME", "ephemeral")  # the test library
 
 import requests  # noqa: E402
 import testinfra  # noqa: E402
-from ephemeral import seconds_to_jupyterlab, service, stop_server, visit  # noqa: E402
+from ephemeral import seconds_to_jupyterlab, service, stop_server, unit, visit  # noqa: E402
 from ujh_testlib import BASE, STATE, api, container_ip, https_session, wait_until  # noqa: E402
 
 CONTAINER = "ujh-ephemeral"
@@ -93,8 +93,13 @@ def install_bench_tools(host):
     host.check_output("mkdir -p /opt/bench && cd /opt/bench && npm install --no-audit --no-fund --loglevel=error "
                       "configurable-http-proxy@5.3.0 > /tmp/bench-npm.log 2>&1")
     version = host.check_output("cd /opt/bench && node -p \"require('configurable-http-proxy/package.json').version\"")
-    subprocess.run(["podman", "cp", str(REPO / "bench" / "host" / "proxy_routes.py"),
-                    f"{CONTAINER}:/opt/bench/proxy_routes.py"], check=True)
+    # npm on the users' PATH costs every server start about 0.8 s of CPU (jupyter-lsp's scan runs
+    # `npm prefix -g`): measured in the crowd of 50. Gone again, the host is like a site's.
+    host.check_output("DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq npm >> /tmp/bench-apt.log 2>&1 && "
+                      "DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -qq >> /tmp/bench-apt.log 2>&1")
+    for script in ("proxy_routes.py", "ws_echo.py"):
+        subprocess.run(["podman", "cp", str(REPO / "bench" / "host" / script), f"{CONTAINER}:/opt/bench/{script}"],
+                       check=True)
     return {"configurable_http_proxy": version.strip(), "node": host.check_output("node --version").strip()}
 
 
@@ -113,26 +118,44 @@ def converge(runs):
                                     env=dict(env, UJH_TIMINGS_FILE=timings.name),
                                     capture_output=True, text=True, check=False)
             took = time.monotonic() - started
-            tasks = len(Path(timings.name).read_text().splitlines())
+            tasks = [json.loads(line) for line in Path(timings.name).read_text().splitlines()]
         changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout))
         if result.returncode != 0 or changed:
             raise SystemExit(f"{path}: rc={result.returncode} changed={changed}\n{result.stdout[-3000:]}")
         return took, tasks
 
-    with tempfile.NamedTemporaryFile("w", suffix=".yml") as facts:
-        facts.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks: []\n")
-        facts.flush()
-        facts_only = [playbook(facts.name)[0] for _ in range(runs)]
+    def play(tasks):
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            f.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks:\n" + tasks)
+            f.flush()
+            return [playbook(f.name)[0] for _ in range(runs)]
+
+    facts_only = play("  []\n")
     idempotent = [playbook(REPO / "playbooks" / "site.yml") for _ in range(runs)]
+    tasks = idempotent[-1][1]
+    # Tasks that ran a module on the host (a skipped task takes a few ms on the controller).
+    ran = sum(1 for t in tasks if t["seconds"] >= 0.1)
+    # The same number of the cheapest module calls: what that many tasks cost at least.
+    modules = play("  - ansible.builtin.stat: {path: /}\n" * ran)
     cold_ms = int(os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "0"))
+    cold_timings = OUT / "cold-converge-timings.jsonl"
+    cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()] if cold_timings.exists() else []
     image = os.environ.get("UJH_TEST_IMAGE")
     return {
         "cold_s": round(cold_ms / 1000, 1) if cold_ms else None,
         "cold_floor_s": converge_floor(image) if image else None,
+        "cold_slowest": slowest(cold_tasks, 8),
         "idempotent_s": stats([t for t, _ in idempotent], 1),
-        "idempotent_tasks": idempotent[-1][1],
+        "idempotent_tasks": len(tasks),
+        "idempotent_ran": ran,
+        "idempotent_slowest": slowest(tasks, 8),
+        "module_calls_s": stats(modules, 1),
         "facts_only_s": stats(facts_only, 1),
     }
+
+
+def slowest(tasks, n):
+    return [[t["task"], t["seconds"]] for t in sorted(tasks, key=lambda t: -t["seconds"])[:n]]
 
 
 FLOOR = r"""set -e
@@ -244,9 +267,12 @@ NGINX_SITE = """server {
 }
 """
 BENCH_ROUTE = {"http": {
-    "routers": {"bench": {"rule": "PathPrefix(`/bench/`)", "entryPoints": ["https"], "service": "bench"}},
-    "services": {"bench": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8088"}]}}},
+    "routers": {"bench": {"rule": "PathPrefix(`/bench/`)", "entryPoints": ["https"], "service": "bench"},
+                "bench-ws": {"rule": "PathPrefix(`/bench-ws/`)", "entryPoints": ["https"], "service": "bench-ws"}},
+    "services": {"bench": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8088"}]}},
+                 "bench-ws": {"loadBalancer": {"servers": [{"url": "http://127.0.0.1:8089"}]}}},
 }}
+WS = f"{HUB_ENV} /opt/bench/ws_echo.py"
 
 
 def put(host, path, content):
@@ -275,21 +301,28 @@ def throughput(host, seconds):
     route_file = f"{BASE}/proxy/routes/bench.yaml"
     put(host, route_file, json.dumps(BENCH_ROUTE))
     host.check_output(f"chgrp {GROUP} {route_file} && chmod 0640 {route_file}")
-    chp_unit = "ujh-bench-chp"
+    chp_unit, echo_unit, chp_token = "ujh-bench-chp", "ujh-bench-ws-echo", "bench-chp-api-token"
     try:
         until(lambda: host.run("curl -skf https://127.0.0.1/bench/").rc == 0, timeout=30)
+        host.check_output(f"systemd-run --unit={echo_unit} --collect {WS} serve 8089")
         host.check_output(
-            f"systemd-run --unit={chp_unit} --collect /opt/bench/node_modules/.bin/configurable-http-proxy "
+            f"systemd-run --unit={chp_unit} --collect -E CONFIGPROXY_AUTH_TOKEN={chp_token} "
+            "/opt/bench/node_modules/.bin/configurable-http-proxy "
             f"--ip 127.0.0.1 --port 18443 --api-port 18444 --default-target http://127.0.0.1:8088 "
             f"--ssl-cert {BASE}/proxy/tls/cert.pem --ssl-key {BASE}/proxy/tls/key.pem --log-level warn")
         until(lambda: host.run("curl -skf https://127.0.0.1:18443/bench/").rc == 0, timeout=30)
-        rounds = {"traefik": [], "chp": []}
+        host.check_output(f"curl -sf -X POST -H 'Authorization: token {chp_token}' "
+                          "-d '{\"target\": \"http://127.0.0.1:8089\"}' http://127.0.0.1:18444/api/routes/bench-ws")
+        rounds = {"traefik": [], "chp": [], "ws_traefik": [], "ws_chp": []}
         for _ in range(2):  # interleaved, so drift hits both alike
             rounds["traefik"].append(wrk(host, "https://127.0.0.1/bench/", seconds))
             rounds["chp"].append(wrk(host, "https://127.0.0.1:18443/bench/", seconds))
+        for _ in range(2):
+            for name, url in (("ws_traefik", "wss://127.0.0.1/bench-ws/"), ("ws_chp", "wss://127.0.0.1:18443/bench-ws/")):
+                rounds[name].append(json.loads(host.check_output(f"{WS} run {url} {seconds} 16")))
         return rounds
     finally:
-        host.run(f"rm -f {route_file}; systemctl stop {chp_unit}")
+        host.run(f"rm -f {route_file}; systemctl stop {chp_unit} {echo_unit}")
 
 
 # -- 4. the ephemeral visitor --------------------------------------------------
@@ -309,25 +342,52 @@ def metric_sums(hub_url, names):
 
 
 def a_visitor(hub_url, timeout=600):
-    """Password submitted -> the hub says the server is ready: (user name, seconds, session)."""
+    """Password submitted -> the hub says the server is ready: (user name, seconds, session).
+
+    Waits as JupyterHub's spawn-pending page does: one request to the spawn's progress
+    event stream, which the hub ends with a "ready" (or "failed") event. Polling the user
+    model instead (every 50 ms, as this bench did) puts 20 requests a second per visitor
+    on the hub: with 50 visitors that load, not the spawns, starved the hub's event loop.
+    """
     started = time.monotonic()
     session, response = visit(hub_url)
     assert response.status_code == 302, response.status_code
     name = api(session, hub_url, "GET", "/user").json()["name"]
     r = api(session, hub_url, "POST", f"/users/{name}/server")
     assert r.status_code in (201, 202), r.text
-    wait_until(lambda: api(session, hub_url, "GET", f"/users/{name}").json()["servers"].get("", {}).get("ready"),
-               timeout=timeout, interval=0.05, what=f"{name}'s server")
+    with api(session, hub_url, "GET", f"/users/{name}/server/progress", stream=True, timeout=timeout) as stream:
+        stream.raise_for_status()
+        last = {}
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                last = json.loads(line[5:])
+                if last.get("ready") or last.get("failed"):
+                    break
+    assert last.get("ready"), f"{name}'s server: {last.get('message', last)}"
     return name, time.monotonic() - started, session
 
 
 SPAWN_METRICS = ["jupyterhub_server_spawn_duration_seconds", "jupyterhub_proxy_add_duration_seconds"]
 
 
+def cpu_seconds(host, unit):
+    """CPU time (user + system, its children's included) of a unit's main process so far."""
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
+    fields = host.check_output(f"cat /proc/{pid}/stat").rsplit(")", 1)[1].split()
+    ticks = int(host.check_output("getconf CLK_TCK"))
+    return sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+
+
 def time_to_ready(host, hub_url, visitors):
-    """One visitor at a time: password -> server ready (REST), and where the hub spent it."""
+    """One visitor at a time: password -> server ready (REST), where the hub spent it, and the
+    CPU time a server's start costs (what bounds many visitors at once)."""
     before = metric_sums(hub_url, SPAWN_METRICS)
-    results = [a_visitor(hub_url)[:2] for _ in range(visitors)]
+    hub_cpu = cpu_seconds(host, "jupyterhub.service")
+    results, cpu = [], []
+    for _ in range(visitors):
+        results.append(a_visitor(hub_url)[:2])
+        cpu.append(cpu_seconds(host, unit(results[-1][0])))
+    hub_cpu = (cpu_seconds(host, "jupyterhub.service") - hub_cpu) / visitors
     after = metric_sums(hub_url, SPAWN_METRICS)
     breakdown = {}
     for name in SPAWN_METRICS:
@@ -335,7 +395,8 @@ def time_to_ready(host, hub_url, visitors):
         breakdown[name] = round(total / count, 2) if count else None
     for name, _ in results:
         stop_server(host, hub_url, name, timeout=300)
-    return {"ready_s": stats([t for _, t in results]), "mean_s": breakdown}
+    return {"ready_s": stats([t for _, t in results]), "mean_s": breakdown, "server_cpu_s": stats(cpu),
+            "hub_cpu_per_visitor_s": round(hub_cpu, 2)}
 
 
 def browser_time_to_lab(host, hub_url, visitors):
@@ -345,11 +406,11 @@ def browser_time_to_lab(host, hub_url, visitors):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                     args=["--no-proxy-server"])
-        times, names = zip(*(seconds_to_jupyterlab(browser, hub_url, 300_000) for _ in range(visitors)))
+        times, names, at_lab = zip(*(seconds_to_jupyterlab(browser, hub_url, 300_000) for _ in range(visitors)))
         browser.close()
     for name in names:
         stop_server(host, hub_url, name, timeout=300)
-    return stats(times)
+    return dict(stats(times), at_lab=stats(at_lab))
 
 
 MEMORY = ("for u in $(systemctl list-units --plain --no-legend 'jupyter-*-singleuser.service' | cut -d' ' -f1); "
@@ -486,11 +547,11 @@ def slurm_from_test_log():
     if not log.exists():
         return None
     text = log.read_text(errors="replace")
-    spawn = re.search(r"spawn POST->ready: median ([\d.]+)s", text)
+    spawn = re.search(r"spawn POST->ready: median ([\d.]+)s, all \[([^\]]*)\]", text)
     floor = re.search(r"floor: sbatch->RUNNING median ([\d.]+)s .*?bare jupyter-server start median ([\d.]+)s", text)
     if not (spawn and floor):
         return None
-    return {"spawn_s": float(spawn.group(1)), "to_running_s": float(floor.group(1)),
+    return {"spawn_s": float(spawn.group(1)), "samples": len(spawn.group(2).split(",")), "to_running_s": float(floor.group(1)),
             "bare_server_s": float(floor.group(2)),
             "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
 

@@ -63,7 +63,8 @@ def user_of(page):
 def seconds_to_jupyterlab(browser, hub_url, timeout_ms=180_000):
     """A visitor in a fresh browser context: password submitted -> JupyterLab's launcher drawn.
 
-    Returns (seconds, user name); browser is a Playwright browser (Debian's chromium).
+    Returns (seconds, user name, seconds until the browser was at the user's JupyterLab page,
+    i.e. before JupyterLab loaded in it); browser is a Playwright browser (Debian's chromium).
     """
     context = browser.new_context(ignore_https_errors=True)
     context.set_default_timeout(timeout_ms)
@@ -73,8 +74,10 @@ def seconds_to_jupyterlab(browser, hub_url, timeout_ms=180_000):
         page.fill("#password_input", PASSWORD)
         started = time.monotonic()
         page.click("#login_submit")
+        page.wait_for_url(re.compile(r"/user/[^/]+/lab"), wait_until="commit")
+        at_lab = time.monotonic() - started
         page.wait_for_selector(LAB_READY)
-        return time.monotonic() - started, user_of(page)
+        return time.monotonic() - started, user_of(page), at_lab
     finally:
         context.close()
 

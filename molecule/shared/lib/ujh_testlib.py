@@ -122,7 +122,8 @@ def api(session, hub_url, method, path, **kwargs):
     """Call the hub REST API with the logged-in session (XSRF header included)."""
     xsrf = next((c.value for c in session.cookies if c.name == "_xsrf"), "")
     headers = {"X-XSRFToken": xsrf}
-    return session.request(method, f"{hub_url}/hub/api{path}", headers=headers, timeout=60, **kwargs)
+    kwargs.setdefault("timeout", 60)
+    return session.request(method, f"{hub_url}/hub/api{path}", headers=headers, **kwargs)
 
 
 def start_server(session, hub_url, username, timeout=120):

@@ -1,5 +1,6 @@
 """SlurmSpawner on a real two-node Slurm cluster, reached through traefik."""
 
+import os
 import statistics
 import time
 
@@ -126,12 +127,16 @@ def test_a_job_killed_before_its_server_starts_fails_the_spawn_quickly(alice, ho
     assert f"Slurm job {job_id} ended before the notebook server started" in log
 
 
-def test_spawn_time_median_of_five(alice, host, hub_url):
+# bench/run asks for 10 of each; the suite takes 5 (the figures are logged, not asserted).
+SAMPLES = int(os.environ.get("UJH_SLURM_SPAWN_SAMPLES", "5"))
+
+
+def test_spawn_time_median(alice, host, hub_url):
     """Measured, not asserted beyond the timeout: the figures go to the log."""
     if api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"]:
         stop(alice, hub_url, host)
     durations = []
-    for _ in range(5):
+    for _ in range(SAMPLES):
         started = time.monotonic()
         spawn(alice, hub_url, {"profile": "small"})
         durations.append(time.monotonic() - started)
@@ -149,7 +154,7 @@ def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
     """Measured for comparison with the spawn time: the part Slurm and Jupyter take anyway."""
     to_running = []
     server_start = []
-    for _ in range(5):
+    for _ in range(SAMPLES):
         started = time.monotonic()
         job_id = host.check_output(f"sudo -u {USER} sbatch --parsable -p debug --mem=100M --chdir=/home/{USER} --output=/dev/null --wrap 'sleep 300'")
         wait_until(lambda: host.check_output(f"squeue -h -j {job_id} -o %T") == "RUNNING", interval=0.2,
