@@ -126,17 +126,17 @@ def converge(runs):
 
     def play(tasks):
         with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
-            f.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks:\n" + tasks)
+            f.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks:\n" + tasks)  # tasks: 4 spaces in
             f.flush()
             return [playbook(f.name)[0] for _ in range(runs)]
 
-    facts_only = play("  []\n")
+    facts_only = play("    []\n")
     idempotent = [playbook(REPO / "playbooks" / "site.yml") for _ in range(runs)]
     tasks = idempotent[-1][1]
     # Tasks that ran a module on the host (a skipped task takes a few ms on the controller).
     ran = sum(1 for t in tasks if t["seconds"] >= 0.1)
     # The same number of the cheapest module calls: what that many tasks cost at least.
-    modules = play("  - ansible.builtin.stat: {path: /}\n" * ran)
+    modules = play("    - ansible.builtin.stat: {path: /}\n" * ran)
     cold_ms = int(os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "0"))
     cold_timings = OUT / "cold-converge-timings.jsonl"
     cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()] if cold_timings.exists() else []
