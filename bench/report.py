@@ -27,6 +27,12 @@ def s(summary, key="median"):
     return f"{summary[key]:.1f} s"
 
 
+def task_table(tasks):
+    """[[task name, seconds], ...] as a markdown table."""
+    return ("| task | seconds |\n| --- | --- |\n"
+            + "".join(row(name.replace("|", "/"), f"{sec:.2f}") for name, sec in tasks) + "\n")
+
+
 def write(results, path):
     m = results["machine"]
     out = ["# Benchmarks\n\n",
@@ -73,15 +79,11 @@ def write(results, path):
                 "its own length. Each task costs one module run on the host (a new Python process, over a "
                 f"kept-open SSH connection with pipelining: {per_task * 1000:.0f} ms here); 2x a facts-only play would allow about "
                 f"{c['facts_only_s']['median'] / per_task:.0f}"
-                " such tasks. Its slowest tasks:\n\n| task | seconds |\n| --- | --- |\n")
-            out += [row(name.replace("|", "/"), f"{sec:.2f}") for name, sec in c["idempotent_slowest"]]
-            out.append("\n")
+                " such tasks. Its slowest tasks:\n\n" + task_table(c["idempotent_slowest"]))
         if c.get("cold_slowest"):
             out.append("The cold converge's slowest tasks (the floor does the same pip installs and starts, without "
                        "Ansible's checks, state files, config trial and health waits):\n\n"
-                       "| task | seconds |\n| --- | --- |\n")
-            out += [row(name.replace("|", "/"), f"{sec:.2f}") for name, sec in c["cold_slowest"]]
-            out.append("\n")
+                       + task_table(c["cold_slowest"]))
 
     if "routes" in results:
         r = results["routes"]
@@ -202,7 +204,8 @@ def write(results, path):
                        f"extensions), so on {cores} cores the last of {c['visitors']} visitors cannot be ready "
                        f"before about {last:.0f} s even if nothing else ran: that, not the hub or the proxy, holds "
                        "the p95 above 60 s here (the rest of the way to the measured p95 is the other work on the "
-                       "same cores: the 50 clients' TLS, systemd setting up 50 units, the memory sampling); the hub "
+                       f"same cores: the {c['visitors']} clients' TLS, systemd setting up {c['visitors']} units, the memory "
+                       "sampling); the hub "
                        "spends "
                        f"{results['time_to_ready']['hub_cpu_per_visitor_s']:.2f} s of CPU per visitor (login, spawn, "
                        "route, progress).")
