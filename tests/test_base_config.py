@@ -16,6 +16,7 @@ def render(**overrides):
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters["comment"] = lambda text: "\n".join(f"# {line}" for line in str(text).splitlines())
     env.filters["to_json"] = lambda value: __import__("json").dumps(value)
+    env.filters["bool"] = bool
     values = {
         "ansible_managed": "Managed by Ansible",
         "jupyterhub_base_dir": "/srv/hub",
@@ -26,6 +27,7 @@ def render(**overrides):
         "hub_bind_url": "http://127.0.0.1:8081",
         "hub_db_url": "",
         "jupyterhub_proxy_api_port": 8099,
+        "hub_metrics_enabled": False,
     }
     values.update(overrides)
     return env.from_string(TEMPLATE.read_text()).render(**values)
@@ -44,3 +46,11 @@ def test_base_config_reads_an_external_db_url_from_state_not_from_the_template()
     ast.parse(source)
     assert "hub:secret@" not in source
     assert '_read_secret("db_url")' in source
+
+
+def test_metrics_service_gets_only_read_metrics_and_its_token_from_state():
+    assert "read:metrics" not in render()
+    source = render(hub_metrics_enabled=True)
+    ast.parse(source)
+    assert '"scopes": ["read:metrics"], "services": ["metrics"]' in source
+    assert '_read_secret("metrics_api_token")' in source
