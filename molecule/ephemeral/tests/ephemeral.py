@@ -114,3 +114,41 @@ def access_code(reads=(), writes=()):
         "        result[path] = type(e).__name__\n"
         "print(json.dumps(result))\n"
     )
+
+
+def ip_firewall_enforced(host):
+    """Whether this host's kernel enforces systemd's IPAddressDeny= (a cgroup BPF program).
+
+    A unit denied every address sends one UDP datagram: EPERM when the firewall works.
+    """
+    send = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('192.0.2.1', 9))"
+    r = host.run(f'systemd-run --quiet --wait --pipe -p IPAddressDeny=any -p DynamicUser=yes python3 -c "{send}"')
+    return r.rc != 0 and "PermissionError" in r.stdout + r.stderr
+
+
+def network_code(udp=(), tcp=()):
+    """Kernel code that tries each address and prints JSON {address: outcome}.
+
+    UDP: one datagram to port 80 ("sent" or the error's name); TCP: a connection with a
+    3 s timeout ("connected" or the error's name, TimeoutError when packets are dropped).
+    """
+    return (
+        "import json, socket\n"
+        "result = {}\n"
+        f"for addr in {list(udp)!r}:\n"
+        "    try:\n"
+        "        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', (addr, 80))\n"
+        "        result['udp ' + addr] = 'sent'\n"
+        "    except OSError as e:\n"
+        "        result['udp ' + addr] = type(e).__name__\n"
+        f"for addr, port in {list(tcp)!r}:\n"
+        "    s = socket.socket(); s.settimeout(3)\n"
+        "    try:\n"
+        "        s.connect((addr, port))\n"
+        "        result[f'tcp {addr}:{port}'] = 'connected'\n"
+        "    except OSError as e:\n"
+        "        result[f'tcp {addr}:{port}'] = type(e).__name__\n"
+        "    finally:\n"
+        "        s.close()\n"
+        "print(json.dumps(result))\n"
+    )

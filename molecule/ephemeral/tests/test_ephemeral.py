@@ -8,11 +8,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from ephemeral import (
-    DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users, service,
-    stop_server, unit, visit, visitor_with_server,
+    DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users,
+    ip_firewall_enforced, network_code, service, stop_server, unit, visit, visitor_with_server,
 )
-from ujh_testlib import CONFIG_D, STATE, api, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
+from ujh_testlib import CONFIG_D, STATE, api, exposure, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
 
 
 def test_login_page_asks_only_for_the_site_password(hub_url):
@@ -69,6 +70,65 @@ def test_server_runs_as_a_dynamic_user_with_limits(host, hub_url):
     limit_files = [f"/sys/fs/cgroup{cgroup}/memory.max", f"/sys/fs/cgroup/memory{cgroup}/memory.limit_in_bytes"]
     limits = [host.file(f).content_string.strip() for f in limit_files if host.file(f).exists]
     assert limits == [str(1024**3)], (limit_files, limits)
+    stop_server(host, hub_url, name)
+
+
+def test_a_server_is_confined_and_still_runs_kernels_pip_and_the_hub_api(host, hub_url):
+    _, name, token = visitor_with_server(hub_url)
+    props = dict(line.split("=", 1) for line in host.check_output(
+        f"systemctl show {unit(name)} -p RestrictNamespaces -p NoNewPrivileges -p SystemCallFilter "
+        "-p SystemCallArchitectures -p LockPersonality -p RestrictAddressFamilies -p IPAddressDeny"
+    ).splitlines())
+    assert props["RestrictNamespaces"] == "yes" and props["NoNewPrivileges"] == "yes", props
+    assert props["SystemCallFilter"] and props["SystemCallArchitectures"] == "native", props
+    assert props["LockPersonality"] == "yes", props
+    assert "169.254.0.0/16" in props["IPAddressDeny"] and "fe80::/10" in props["IPAddressDeny"], props
+    # systemd-analyze security: 6.1 MEDIUM before this confinement, 1.4 with it.
+    assert exposure(host, unit(name)) <= 3.0
+    # From inside the server (a kernel it started, as the user, in the unit's confinement).
+    out, error = run_in_kernel(hub_url, name, token, (
+        "import json, os, subprocess, sys, urllib.request\n"
+        "result = {}\n"
+        "p = subprocess.run(['unshare', '-U', '-r', 'id'], capture_output=True, text=True)\n"
+        "result['unshare'] = [p.returncode, (p.stdout + p.stderr).strip()]\n"
+        "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+        "with opener.open(os.environ['JUPYTERHUB_API_URL'] + '/', timeout=10) as r:\n"
+        "    result['hub api'] = [r.status, json.load(r).get('version')]\n"
+        "p = subprocess.run([sys.executable, '-m', 'pip', 'install', '--user', '--no-index', '--no-deps',\n"
+        "                    '--find-links', '/srv/wheelhouse', 'escapism'], capture_output=True, text=True)\n"
+        "result['pip'] = [p.returncode, p.stderr[-500:]]\n"
+        "p = subprocess.run([sys.executable, '-c', 'import escapism; print(escapism.__file__)'],\n"
+        "                   capture_output=True, text=True)\n"
+        "result['import'] = (p.stdout + p.stderr).strip()\n"
+        "print(json.dumps(result))\n"
+    ), timeout=180)
+    assert error is None
+    result = json.loads(out)
+    print(f"\n[ephemeral] inside a server: {result}")
+    assert result["unshare"][0] != 0 and "uid=0" not in result["unshare"][1], result["unshare"]
+    assert result["hub api"][0] == 200, result
+    assert result["pip"][0] == 0, result["pip"]
+    assert result["import"].startswith((f"/var/lib/{name}/.local/", f"/var/lib/private/{name}/.local/")), result
+    stop_server(host, hub_url, name)
+
+
+def test_a_server_reaches_neither_the_metadata_service_nor_the_hosts_private_address(host, hub_url):
+    if not ip_firewall_enforced(host):
+        pytest.skip("this host's kernel does not enforce systemd's IPAddressDeny= (cgroup BPF): "
+                    "the egress rules cannot be checked here")
+    own = host.check_output("hostname -I").split()[0]  # the host's address on the test network
+    assert own.startswith(("10.", "172.", "192.168.")), own
+    _, name, token = visitor_with_server(hub_url)
+    out, error = run_in_kernel(hub_url, name, token, network_code(
+        udp=["169.254.169.254", own], tcp=[("169.254.169.254", 80), (own, 443), ("127.0.0.1", 443)]))
+    assert error is None
+    result = json.loads(out)
+    print(f"\n[ephemeral] network from a server: {result}")
+    # The BPF firewall refuses a datagram at once (EPERM); it drops a TCP SYN, so a connection
+    # times out. Loopback stays open (traefik answers there; README: what remains reachable).
+    assert result["udp 169.254.169.254"] == result[f"udp {own}"] == "PermissionError", result
+    assert result["tcp 169.254.169.254:80"] != "connected" and result[f"tcp {own}:443"] != "connected", result
+    assert result["tcp 127.0.0.1:443"] == "connected", result
     stop_server(host, hub_url, name)
 
 
@@ -203,9 +263,7 @@ def test_hub_runs_as_root_with_every_other_hardening(host):
     assert props["ProtectSystem"] == "strict" and props["ProtectHome"] == "yes"
     assert props["RestrictSUIDSGID"] == "yes"
     assert props["SystemCallFilter"]  # an allow list is in force
-    exposure = host.check_output("systemd-analyze security jupyterhub.service --no-pager | tail -1")
-    print(f"\n[ephemeral] {exposure}")
-    assert float(exposure.split(":")[1].split()[0]) <= 2.0, exposure
+    assert exposure(host, "jupyterhub.service") <= 2.0
 
 
 def test_one_culler_stops_idle_servers_another_deletes_users_idle_for_30_days(host):

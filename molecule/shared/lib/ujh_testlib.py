@@ -153,6 +153,13 @@ def unit_pid(host, unit):
     return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
 
 
+def exposure(host, unit):
+    """systemd-analyze security's overall exposure score of a unit (0.0 safest .. 10.0)."""
+    last = host.check_output(f"systemd-analyze security {unit} --no-pager | tail -1")
+    print(f"\n[exposure] {last}")
+    return float(last.split(":")[1].split()[0])
+
+
 def run_site(*args, inventory=None, cwd=None, timeout=900):
     """Run playbooks/site.yml against the scenario's hosts, as a site would.
 
