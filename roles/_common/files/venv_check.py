@@ -42,7 +42,11 @@ def wanted(lines):
         yield line.strip(), normalize(name), version
 
 
-installed = {normalize(d.metadata["Name"] or ""): d.version for d in metadata.distributions()}
+# In sys.path order, the first of a name wins, as for imports: a venv that also sees the
+# system's site-packages (the users' env, for pip install --user) must be judged by its own.
+installed = {}
+for dist in metadata.distributions():
+    installed.setdefault(normalize(dist.metadata["Name"] or ""), dist.version)
 missing = [pin for pin, name, version in wanted(sys.stdin) if name is None or installed.get(name) != version]
 # The collection's .pth file (argv[1]: its wanted content): where it goes, and is it there?
 pth = os.path.join(sysconfig.get_paths()["purelib"], "unopinionated_jupyterhub.pth")
