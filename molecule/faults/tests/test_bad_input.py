@@ -26,7 +26,8 @@ API_PORT = 8099
 CASES = [
     # The hub's variables.
     ({"hub_env_backend": "conda"}, "hub_env_backend"),
-    ({"hub_env_backend": "miniforge"}, "hub_miniforge_installer_url"),
+    ({"hub_env_backend": "miniforge", "hub_miniforge_installer_url": "http://mirror.example/Miniforge3.sh"},
+     "hub_miniforge_installer_sha256"),
     ({"hub_venv_requirements_file": "/nonexistent/requirements.txt"}, "hub_venv_requirements_file"),
     ({"hub_pip_extra_requirements": ["jupyter_server"]}, "hub_pip_extra_requirements"),
     ({"hub_pip_extra_requirements": "jupyter_server==2.21.1"}, "hub_pip_extra_requirements"),

@@ -20,6 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 SITE = REPO / "playbooks" / "site.yml"
+UNINSTALL = REPO / "playbooks" / "uninstall.yml"
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 
 
@@ -160,8 +161,8 @@ def exposure(host, unit):
     return float(last.split(":")[1].split()[0])
 
 
-def run_site(*args, inventory=None, cwd=None, timeout=900):
-    """Run playbooks/site.yml against the scenario's hosts, as a site would.
+def run_site(*args, inventory=None, cwd=None, timeout=900, playbook=SITE):
+    """Run playbooks/site.yml (or another playbook) against the scenario's hosts, as a site would.
 
     inventory: another inventory file (default: molecule's); cwd: the working directory.
     """
@@ -170,7 +171,7 @@ def run_site(*args, inventory=None, cwd=None, timeout=900):
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
     return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory or os.environ["MOLECULE_INVENTORY_FILE"]), str(SITE), *args],
+        ["ansible-playbook", "-i", str(inventory or os.environ["MOLECULE_INVENTORY_FILE"]), str(playbook), *args],
         env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd,
     )
 
@@ -245,3 +246,34 @@ def hub_health_through_traefik(hub_url):
         return https_session().get(f"{hub_url}/hub/health", timeout=10).status_code
     except requests.RequestException:
         return 0
+
+
+HOST_INVENTORY = REPO / "molecule" / "shared" / "lib" / "host-inventory"
+BEFORE_FIRST_CONVERGE = "/root/before-first-converge"  # taken by molecule/shared/converge.yml
+
+
+def host_record(container, path):
+    """Run host-inventory on the host now: {section: set of lines} (the file stays at path)."""
+    subprocess.run(["podman", "exec", "-i", container, "bash", "-s", "--", path],
+                   input=HOST_INVENTORY.read_text(), text=True, check=True, capture_output=True)
+    return read_host_record(container, path)
+
+
+def read_host_record(container, path):
+    text = subprocess.run(["podman", "exec", container, "cat", path],
+                          check=True, capture_output=True, text=True).stdout
+    sections, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:], set())
+        elif line:
+            current.add(line)
+    return sections
+
+
+def host_changes_since_first_converge(container):
+    """{section: (lines added, lines gone)} between the record before the first converge and now."""
+    before = read_host_record(container, BEFORE_FIRST_CONVERGE)
+    now = host_record(container, "/root/after-uninstall")
+    return {name: (sorted(now.get(name, set()) - lines), sorted(lines - now.get(name, set())))
+            for name, lines in before.items()}

@@ -1,0 +1,54 @@
+"""playbooks/uninstall.yml on the ephemeral hub while a visitor's server runs (runs last)."""
+
+import pytest
+from ephemeral import unit, visitor_with_server
+from ujh_testlib import BASE, UNINSTALL, host_changes_since_first_converge, recap, run_site
+
+pytestmark = pytest.mark.last
+
+# What the uninstall leaves on purpose (README, "Uninstall"): the OS packages the roles
+# installed (and what their maintainer scripts made), and directories systemd itself
+# makes and keeps for any service with a dynamic user.
+SYSTEMD_DIRS = {"/var/lib/private"}
+
+
+def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hub_url, hub_host_name):
+    _, name, _ = visitor_with_server(hub_url)
+    assert host.service(unit(name)).is_running
+    assert host.file(f"/var/lib/private/{name}").is_directory
+    since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
+
+    result = run_site(playbook=UNINSTALL)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+    # The hub stopped the server (its spawner's stop), not the slice's safety net.
+    hub_log = host.check_output(f"journalctl --since '{since}' -o cat --no-pager _SYSTEMD_UNIT=jupyterhub.service")
+    assert "Cleaning up single-user servers" in hub_log, hub_log[-3000:]
+    safety_net = result.stdout.split("Stop every server left in the users' slice]", 1)[1].split("TASK [", 1)[0]
+    assert "skipping:" in safety_net, safety_net
+    assert host.run(f"systemctl is-active {unit(name)}").stdout.strip() in ("inactive", "unknown")
+    assert not host.file(f"/var/lib/private/{name}").exists
+
+    again = run_site(playbook=UNINSTALL)
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    assert recap(again)["changed"] == 0, again.stdout[-4000:]
+
+    changes = host_changes_since_first_converge(hub_host_name)
+    for section, (added, gone) in changes.items():
+        print(f"\n[uninstall] {section}: {len(added)} added, {len(gone)} gone")
+        for line in added[:40]:
+            print(f"  + {line}")
+        for line in gone[:40]:
+            print(f"  - {line}")
+    files_added, files_gone = changes["files"]
+    assert not [f for f in files_added if f not in SYSTEMD_DIRS], files_added
+    assert not files_gone, files_gone
+    assert not host.file(BASE).exists
+    for section in ("users", "groups", "unit files"):
+        assert changes[section] == ([], []), (section, changes[section])
+    assert not [u for u in changes["units"][0] if "jupyter" in u], changes["units"]
+    # Only the commands of this test and of Ansible's connection may be new.
+    new_processes = [p for p in changes["processes"][0]
+                     if p.split()[1] not in ("bash", "sh", "ps", "sort", "awk", "sshd", "python3", "sleep")]
+    assert not new_processes, new_processes
+    print(f"\n[uninstall] OS packages left: {' '.join(changes['packages'][0])}")
