@@ -51,12 +51,12 @@ ujh_collection() {
 
 ujh_wheelhouse() {
   # A local wheelhouse of everything the test hosts install (every lock and pinned
-  # spec of the roles, plus testbed/wheelhouse.txt), for both Pythons the hosts
+  # spec of the roles, a scenario's own locks, plus testbed/wheelhouse.txt), for both Pythons the hosts
   # have (Debian 12: 3.11, Debian 13: 3.13). Every scenario but one installs from
   # it (jupyterhub_pip_find_links plus an empty local index: PyPI is never asked).
   # Downloaded once per set of inputs, reused afterwards.
   local locks key dir py
-  locks=("$UJH_ROOT"/roles/*/files/*requirements*.txt "$UJH_ROOT/testbed/wheelhouse.txt")
+  locks=("$UJH_ROOT"/roles/*/files/*requirements*.txt "$UJH_ROOT"/molecule/*/requirements*.txt "$UJH_ROOT/testbed/wheelhouse.txt")
   key=$( { cat "${locks[@]}"; grep -h '_spec:' "$UJH_ROOT"/roles/*/defaults/main.yml; } | sha256sum | cut -c1-12)
   dir="$UJH_CACHE/wheelhouse-$key"
   if [ ! -f "$dir/.complete" ]; then

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.last
 # installed (and what their maintainer scripts made), and directories systemd itself
 # makes and keeps for any service with a dynamic user.
 SYSTEMD_DIRS = {"/var/lib/private"}
+BACKUPS = "/var/backups/jupyterhub"  # hub_backup_dir's default: the backup this test asks for
 
 
 def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hub_url, hub_host_name):
@@ -18,8 +19,12 @@ def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hu
     assert host.file(f"/var/lib/private/{name}").is_directory
     since = host.check_output("date '+%Y-%m-%d %H:%M:%S'")
 
-    result = run_site(playbook=UNINSTALL)
+    result = run_site("-e", "hub_uninstall_backup=true", playbook=UNINSTALL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    backups = host.run(f"ls {BACKUPS}").stdout.split()
+    assert len(backups) == 1, backups
+    for part in ("jupyterhub.sqlite", "files.tar.gz", "hub-env.txt"):
+        assert host.file(f"{BACKUPS}/{backups[0]}/{part}").exists, part
 
     # The hub stopped the server (its spawner's stop), not the slice's safety net.
     hub_log = host.check_output(f"journalctl --since '{since}' -o cat --no-pager _SYSTEMD_UNIT=jupyterhub.service")
@@ -29,7 +34,7 @@ def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hu
     assert host.run(f"systemctl is-active {unit(name)}").stdout.strip() in ("inactive", "unknown")
     assert not host.file(f"/var/lib/private/{name}").exists
 
-    again = run_site(playbook=UNINSTALL)
+    again = run_site("-e", "hub_uninstall_backup=true", playbook=UNINSTALL)
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
     assert recap(again)["changed"] == 0, again.stdout[-4000:]
 
@@ -41,7 +46,7 @@ def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hu
         for line in gone[:40]:
             print(f"  - {line}")
     files_added, files_gone = changes["files"]
-    assert not [f for f in files_added if f not in SYSTEMD_DIRS], files_added
+    assert not [f for f in files_added if f not in SYSTEMD_DIRS and not f.startswith(BACKUPS)], files_added
     assert not files_gone, files_gone
     assert not host.file(BASE).exists
     for section in ("users", "groups", "unit files"):
