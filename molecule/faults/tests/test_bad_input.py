@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ujh_testlib import BASE, hub_health_through_traefik, recap, run_site, unit_pid
+from ujh_testlib import BASE, UNINSTALL, hub_health_through_traefik, recap, run_site, unit_pid
 
 # Where the culler and the proxy API live by default (the scenario keeps them).
 API_PORT = 8099
@@ -45,6 +45,8 @@ CASES = [
     ({"hub_crypt_key": "zz" * 32}, "hub_crypt_key"),
     ({"hub_proxy_api_password": "short"}, "hub_proxy_api_password"),
     ({"hub_metrics_enabled": True, "hub_metrics_api_token": "short"}, "hub_metrics_api_token"),
+    ({"hub_backup_dir": f"{BASE}/backups"}, "hub_backup_dir"),
+    ({"hub_restore_from": "backups/20261123T000000Z"}, "hub_restore_from"),
     ({"hub_run_as_root": "maybe"}, "hub_run_as_root"),
     ({"hub_config_fragments": {"../escape": "c = 1"}}, "hub_config_fragments"),
     ({"hub_config_fragments": {"40-missing": {"src": "/nonexistent/fragment.py"}}}, "hub_config_fragments"),
@@ -213,6 +215,19 @@ def test_an_inventory_without_jupyterhub_hosts_fails(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "jupyterhub_hosts" in output, output[-2000:]
+
+
+def test_uninstall_refuses_a_base_directory_the_collection_did_not_make(host, hub_url):
+    # A wrong jupyterhub_base_dir in the uninstall's inventory must not remove that directory.
+    hub_pid = unit_pid(host, "jupyterhub.service")
+    result = run_site("-e", "jupyterhub_base_dir=/usr/share/doc", playbook=UNINSTALL)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "jupyterhub_base_dir ('/usr/share/doc') holds neither managed.json" in output, output[-3000:]
+    assert recap(result)["changed"] == 0
+    assert host.file("/usr/share/doc/systemd").is_directory
+    assert unit_pid(host, "jupyterhub.service") == hub_pid
+    assert hub_health_through_traefik(hub_url) == 200
 
 
 def test_a_secret_in_a_fragment_never_shows_in_the_output(host, hub_url):
