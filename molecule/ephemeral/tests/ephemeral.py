@@ -122,7 +122,7 @@ def ip_firewall_enforced(host):
     A unit denied every address sends one UDP datagram: EPERM when the firewall works.
     """
     send = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('192.0.2.1', 9))"
-    r = host.run(f'systemd-run --quiet --wait --pipe -p IPAddressDeny=any -p DynamicUser=yes python3 -c "{send}"')
+    r = host.run(f'systemd-run --quiet --wait --pipe --collect -p IPAddressDeny=any -p DynamicUser=yes python3 -c "{send}"')
     return r.rc != 0 and "PermissionError" in r.stdout + r.stderr
 
 
