@@ -41,11 +41,14 @@ def test_base_config_renders_to_valid_python_with_sqlite_by_default():
     assert "should_start = False" in source
 
 
-def test_base_config_reads_an_external_db_url_from_state_not_from_the_template():
+def test_base_config_reads_an_external_database_from_beside_itself_not_from_the_template():
+    # The URL and password (database.json, written by the role) never enter the
+    # template; the molecule databases scenario proves the escaping with real servers.
     source = render(hub_db_url="postgresql://hub:secret@db/hub")
     ast.parse(source)
     assert "hub:secret@" not in source
-    assert '_read_secret("db_url")' in source
+    assert '"database.json")' in source and "c.JupyterHub.db_url = _database_url()" in source
+    assert "sqlite:///" not in source
 
 
 def test_metrics_service_gets_only_read_metrics_and_its_token_from_state():

@@ -25,7 +25,10 @@ description:
   - With O(state=probed), connects to traefik on 127.0.0.1:O(port) with the host of O(url) as the TLS
     server name, checks that the certificate served is O(certificate), and that O(url)'s path answers
     HTTP 200, retrying for O(timeout) seconds.
-  - Fragments are executed by the trial, as the hub executes them at every start.
+  - Fragments are executed by the trial, as the hub executes them at every start. Files of O(files)
+    beside the base configuration (C(database.json)) are copied beside its copy, where it reads them.
+  - A database that is not sqlite is connected to (C(SELECT 1)) with the configuration's C(db_url) and
+    C(db_kwargs); an error names the URL without its password.
 version_added: 0.2.0
 author: unopinionated.jupyterhub developers (@unopinionated)
 options:
@@ -158,8 +161,9 @@ def name(path):
     return os.path.relpath(path, staged)
 
 
-def fail(path, line, message):
-    print(json.dumps({"error": {"file": name(path) if path else None, "line": line, "message": message[:500]}}))
+def fail(path, line, message, where=None):
+    print(json.dumps({"error": {"file": name(path) if path else None, "line": line, "message": message[:500],
+                                "where": where}}))
     raise SystemExit(0)
 
 
@@ -211,6 +215,23 @@ for cls in classes:
             except TraitError as e:
                 setters = [p for p in files if re.search(r"\.%s\s*=" % key, open(p).read())]
                 fail(setters[-1] if setters else None, None, "TraitError: %s" % e)
+
+# A database server (hub_db_url): the hub must be able to use it. Its errors name
+# no password, and the password is taken out of them should a driver echo it.
+if not app.db_url.startswith("sqlite"):
+    from sqlalchemy import create_engine, make_url, text
+
+    try:
+        password = make_url(app.db_url).password
+        engine = create_engine(app.db_url, **app.db_kwargs)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as e:
+        message = "%s: %s" % (type(e).__name__, str(e).split("\n(Background on this error")[0])
+        if password:
+            message = message.replace(password, "[password]")
+        fail(None, None, message, where="the database of hub_db_url (%s)" % make_url(app.db_url).render_as_string())
 print(json.dumps({"unknown": sorted(set(unknown))}))
 '''
 
@@ -295,6 +316,9 @@ def trial(module, staged_files):
         for path, content in staged_files.items():
             if os.path.dirname(path) == os.path.join(base_dir, "config.d") and path.endswith(".py"):
                 sources[path] = os.path.join(staged, "config.d", os.path.basename(path))
+            elif os.path.dirname(path) == base_dir and path != p["base_config"]:
+                # Read by the configuration from beside itself (database.json).
+                sources[path] = os.path.join(staged, os.path.basename(path))
         for path, target in sources.items():
             content = staged_files.get(path)
             if content is None:
@@ -310,6 +334,7 @@ def trial(module, staged_files):
 
         env = {
             "PATH": "%s:/usr/local/bin:/usr/bin:/bin" % os.path.dirname(p["python"]),
+            "PGCONNECT_TIMEOUT": "20",  # libpq (hub_db_url): an unreachable server fails within 20 s
             "HOME": account.pw_dir,
             "USER": account.pw_name,
             "LANG": "C.UTF-8",
@@ -341,7 +366,7 @@ def trial(module, staged_files):
     outcome = json.loads(lines[-1])
     error = outcome.get("error")
     if error:
-        where = error["file"] or "a config fragment"
+        where = error.get("where") or error["file"] or "a config fragment"
         if error["file"] and error["file"].startswith("config.d/"):
             where = "fragment %s" % os.path.join(base_dir, error["file"])
         elif error["file"]:
