@@ -89,11 +89,12 @@ def test_a_wrong_password_changes_nothing_and_a_rotated_one_is_taken(host, hub_u
     before = (host.file(SETTINGS).sha256sum, unit_pid(host, "jupyterhub.service"))
     wrong = run_site("-v", "--diff", "-e", json.dumps({"hub_db_password": "not-the-password"}))
     assert wrong.returncode != 0, wrong.stdout[-3000:]
-    error = "\n".join(line for line in wrong.stdout.splitlines() if line.startswith("fatal:")) or wrong.stdout[-3000:]
+    output = wrong.stdout + wrong.stderr  # a failed task is reported on stderr
+    error = "\n".join(line for line in output.splitlines() if line.startswith("fatal:")) or output[-3000:]
     print(f"\n[wrong password] {error}")
     assert "hub_db_url" in error and "password authentication failed" in error, error
     assert (host.file(SETTINGS).sha256sum, unit_pid(host, "jupyterhub.service")) == before
-    assert "not-the-password" not in wrong.stdout + wrong.stderr
+    assert "not-the-password" not in output
 
     db.check_output(
         "runuser -u postgres -- psql -v ON_ERROR_STOP=1 -v password=%s -d jupyterhub <<'EOF'\n"
