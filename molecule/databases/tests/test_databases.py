@@ -1,6 +1,7 @@
 """The hub on PostgreSQL, then MariaDB, on a database server of its own (hub_db_url)."""
 
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -8,8 +9,8 @@ import testinfra
 import yaml
 
 from ujh_testlib import (
-    BASE, REPO, api, login, recap, run_site, scenario_group_vars, server_status, start_server,
-    unit_pid, use_api_token, wait_until,
+    BASE, REPO, api, hub_health_through_traefik, login, recap, run_site, scenario_group_vars, server_status,
+    start_server, unit_pid, use_api_token, wait_until,
 )
 
 SETTINGS = f"{BASE}/database.json"
@@ -71,6 +72,31 @@ def test_the_hub_keeps_users_tokens_and_servers_on_postgresql(host, hub_url, db)
     assert not host.file(f"{BASE}/state/jupyterhub.sqlite").exists, "the hub made a sqlite database"
     assert_kept_across_a_restart(host, hub_url, "pg-alice")
     assert "pg-alice" in users_in_postgresql(db)
+
+
+def restarts(host):
+    return int(host.check_output("systemctl show -p NRestarts --value jupyterhub.service"))
+
+
+def test_the_hub_comes_back_with_its_database_after_failing_to_start_without_it(host, hub_url, db):
+    # Away for more starts than systemd's default start limit allows (5 in 10 s),
+    # which would leave the hub failed for good. Whether a host fails 5 starts
+    # within 10 s depends on its speed, so the unit's limit is checked as well.
+    assert host.check_output("systemctl show -p StartLimitIntervalUSec --value jupyterhub.service") == "0"
+    db.check_output("systemctl stop postgresql")
+    try:
+        before, start = restarts(host), time.monotonic()
+        host.check_output("systemctl restart jupyterhub.service")
+        wait_until(lambda: restarts(host) >= before + 6, timeout=120, what="six failed starts of the hub")
+        away = time.monotonic() - start
+    finally:
+        db.check_output("systemctl start postgresql")
+    start = time.monotonic()
+    wait_until(lambda: hub_health_through_traefik(hub_url) == 200, timeout=120, what="the hub back")
+    print(f"\n[database away] 6 failed starts of the hub in {away:.1f} s; "
+          f"healthy {time.monotonic() - start:.1f} s after the server's start")
+    client = login(hub_url, "pg-alice")
+    assert api(client, hub_url, "GET", "/user").json()["servers"][""]["ready"], "pg-alice's server is gone"
 
 
 def test_the_password_is_private_and_never_logged(host):
