@@ -98,7 +98,7 @@ def test_the_hub_comes_back_with_its_database_after_failing_to_start_without_it(
     start = time.monotonic()
     wait_until(lambda: hub_health_through_traefik(hub_url) == 200, timeout=120, what="the hub back")
     print(f"\n[database away] 6 failed starts of the hub in {away:.1f} s; "
-          f"healthy {time.monotonic() - start:.1f} s after the server's start")
+          f"healthy {time.monotonic() - start:.1f} s after its start returned")
     client = login(hub_url, "pg-alice")
     assert api(client, hub_url, "GET", "/user").json()["servers"][""]["ready"], "pg-alice's server is gone"
 
