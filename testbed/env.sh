@@ -12,7 +12,7 @@ ujh_log() { printf '==> %s\n' "$*" >&2; }
 # Extra COMMAND:PACKAGE arguments add to the base set (the tests add chromium).
 ujh_host_packages() {
   local missing=()
-  for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap "$@"; do
+  for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap dpkg-scanpackages:dpkg-dev "$@"; do
     command -v "${cmd_pkg%%:*}" >/dev/null 2>&1 || missing+=("${cmd_pkg#*:}")
   done
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import re
+
 import pytest
 import yaml
 
@@ -52,11 +54,11 @@ def test_internal_variables_live_only_in_vars(role):
 
 
 @pytest.mark.parametrize("lock", ["hub/files/requirements.txt", "systemd_spawner/files/user-requirements.txt"])
-def test_pinned_requirements_are_all_exact(lock):
-    lines = [
-        line.strip()
-        for line in (ROLES / lock).read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert lines, f"the lock file {lock} is empty"
-    assert all("==" in line for line in lines), [line for line in lines if "==" not in line]
+def test_pinned_requirements_are_all_exact_and_hashed(lock):
+    # pip's reading: continuation lines joined; every entry NAME==VERSION with its hashes
+    # (tools/hash-lock), so pip installs the lock in hash-checking mode.
+    text = re.sub(r"\s*\\\s*\n\s*", " ", (ROLES / lock).read_text())
+    entries = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert entries, f"the lock file {lock} is empty"
+    pattern = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s;]+( --hash=sha256:[0-9a-f]{64})+$")
+    assert all(pattern.match(entry) for entry in entries), [e[:80] for e in entries if not pattern.match(e)]

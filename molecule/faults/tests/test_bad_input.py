@@ -29,6 +29,8 @@ CASES = [
     ({"hub_env_backend": "miniforge", "hub_miniforge_installer_url": "http://mirror.example/Miniforge3.sh"},
      "hub_miniforge_installer_sha256"),
     ({"hub_venv_requirements_file": "/nonexistent/requirements.txt"}, "hub_venv_requirements_file"),
+    ({"hub_venv_lock_write_back": "/nonexistent/locks/hub.txt"}, "hub_venv_lock_write_back"),
+    ({"jupyterhub_pip_wheelhouse": "/nonexistent/wheels"}, "jupyterhub_pip_wheelhouse"),
     ({"hub_pip_extra_requirements": ["jupyter_server"]}, "hub_pip_extra_requirements"),
     ({"hub_pip_extra_requirements": "jupyter_server==2.21.1"}, "hub_pip_extra_requirements"),
     ({"hub_bind_url": "http://127.0.0.1:99999"}, "hub_bind_url"),

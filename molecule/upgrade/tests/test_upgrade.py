@@ -23,7 +23,7 @@ HEAD_AND_DB = (
 
 
 def pinned(lock, name):
-    return re.search(rf"^{name}==(\S+)$", lock.read_text(), re.M).group(1)
+    return re.search(rf"^{name}==([^\s\\]+)", lock.read_text(), re.M).group(1)
 
 
 def hub_version(session, hub_url):

@@ -1,10 +1,13 @@
 """Does this Python environment hold every pin read from stdin?
 
 Run by the environment's own interpreter. Reads pinned requirements
-(NAME==VERSION, optional [extras] and ; markers, comments) from stdin and prints
-a JSON object: the pins it does not satisfy, and where the collection's .pth file
-goes and whether it holds argv[1]. Only local metadata is read: no
-package index is asked, so the answer is fast and the same in check mode.
+(NAME==VERSION, optional [extras], ; markers, --hash options, comments and \
+continuation lines, as pip's requirements files have them) from stdin and prints
+a JSON object: the entries it does not satisfy (each on one line, with its
+hashes), and where the collection's .pth file goes and whether it holds argv[1].
+With argv[2] "new" (run by the interpreter that will create the environment)
+nothing counts as installed. Only local metadata is read: no package index is
+asked, so the answer is fast and the same in check mode.
 """
 
 import json
@@ -14,6 +17,7 @@ import sys
 import sysconfig
 from importlib import metadata
 
+HASH = re.compile(r"\s+--hash[=\s]\S+")
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#]+)\s*(;[^#]*)?")
 
 
@@ -21,14 +25,28 @@ def normalize(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def wanted(lines):
+def logical_lines(lines):
+    """pip's reading: comments dropped, then continuation lines joined."""
+    joined = ""
     for line in lines:
-        line = line.split("#", 1)[0]
-        if not line.strip():
+        line = re.sub(r"(^|\s+)#.*$", "", line.rstrip("\n"))
+        if line.endswith("\\"):
+            joined += line[:-1] + " "
             continue
-        match = PIN.match(line)
+        joined = " ".join((joined + line).split())
+        if joined:
+            yield joined
+        joined = ""
+    joined = " ".join(joined.split())
+    if joined:
+        yield joined
+
+
+def wanted(lines):
+    for line in logical_lines(lines):
+        match = PIN.match(HASH.sub("", line))
         if not match:
-            yield line.strip(), None, None
+            yield line, None, None
             continue
         name, version, marker = match.group(1, 3, 4)
         if marker:
@@ -39,13 +57,13 @@ def wanted(lines):
                 continue
             if not Marker(marker[1:].strip()).evaluate():
                 continue
-        yield line.strip(), normalize(name), version
+        yield line, normalize(name), version
 
 
 # In sys.path order, the first of a name wins, as for imports: a venv that also sees the
 # system's site-packages (the users' env, for pip install --user) must be judged by its own.
 installed = {}
-for dist in metadata.distributions():
+for dist in [] if sys.argv[2:] == ["new"] else metadata.distributions():
     installed.setdefault(normalize(dist.metadata["Name"] or ""), dist.version)
 missing = [pin for pin, name, version in wanted(sys.stdin) if name is None or installed.get(name) != version]
 # The collection's .pth file (argv[1]: its wanted content): where it goes, and is it there?
