@@ -53,7 +53,7 @@ def test_the_tarball_holds_the_collection_and_none_of_the_test_bed(built):
     for role in ("_common", "hub", "proxy", "culler", "slurm_spawner", "systemd_spawner"):
         assert f"roles/{role}/meta/argument_specs.yml" in names
     assert "inventories/example/hosts.yml" in names
-    for unwanted in ("tests", "molecule", "testbed", "bench", ".ci", ".config", ".venv", ".cache",
+    for unwanted in ("tests", "molecule", "testbed", "bench", "tools", ".ci", ".config", ".venv", ".cache",
                      "requirements-dev.txt", ".git"):
         assert unwanted not in tops, unwanted
     assert not any(name.startswith(("inventories/demo", "changelogs/fragments")) for name in names)
