@@ -6,6 +6,7 @@ the hub over HTTPS from the controller, as a user's browser would.
 
 import json
 import os
+import re
 import subprocess
 import time
 import warnings
@@ -277,3 +278,43 @@ def host_changes_since_first_converge(container):
     now = host_record(container, "/root/after-uninstall")
     return {name: (sorted(now.get(name, set()) - lines), sorted(lines - now.get(name, set())))
             for name, lines in before.items()}
+
+
+# Everywhere the collection or the servers it starts write (base directory, units, drop-ins,
+# sudoers, tmpfiles, CA files, temporary homes, backups). What appears elsewhere was made by
+# the OS packages the uninstall leaves on purpose (README, "Uninstall") and is only listed.
+OURS = re.compile(r"^(/etc/|/opt/|/srv/|/home/|/usr/local/|/var/lib/|/var/backups/)")
+NOT_OURS = [
+    "/var/lib/private",  # systemd's parent of DynamicUser state directories, kept by systemd
+    "/etc/networks",  # netbase's maintainer script (a package the roles' packages pull in)
+    "/var/lib/systemd/",  # systemd's own state (package maintainer scripts, timers)
+]
+
+
+def assert_nothing_of_ours_left(container, allowed=(), quiet=()):
+    """After uninstall.yml: the host matches its record from before the first converge.
+
+    Files the collection or its servers could have made (OURS), but for NOT_OURS and allowed;
+    users, groups, unit files; units named jupyter*; processes (only this test's and
+    Ansible's commands may be new). Prints every difference (but files under quiet) and
+    returns them as {section: (added, gone)}.
+    """
+    changes = host_changes_since_first_converge(container)
+    for section, (added, gone) in changes.items():
+        print(f"\n[uninstall] {section}: {len(added)} added, {len(gone)} gone")
+        for line in added if section != "files" else [f for f in added if not f.startswith(tuple(quiet) or "\0")]:
+            print(f"  + {line}")
+        for line in gone:
+            print(f"  - {line}")
+    files_added, files_gone = changes["files"]
+    left = [f for f in files_added if OURS.match(f + "/") and not f.startswith(tuple(NOT_OURS) + tuple(allowed))]
+    assert not left, left
+    assert not files_gone, files_gone
+    for section in ("users", "groups", "unit files"):
+        assert changes[section] == ([], []), (section, changes[section])
+    assert not [u for u in changes["units"][0] if "jupyter" in u], changes["units"]
+    new_processes = [p for p in changes["processes"][0]
+                     if p.split()[1] not in ("bash", "sh", "ps", "sort", "awk", "sshd", "python3", "sleep")]
+    assert not new_processes, new_processes
+    print(f"\n[uninstall] OS packages left: {' '.join(changes['packages'][0])}")
+    return changes

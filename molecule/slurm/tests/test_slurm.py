@@ -7,7 +7,21 @@ import time
 import pytest
 import testinfra
 
-from ujh_testlib import CONFIG_D, api, login, run_in_kernel, server_status, unit_pid, use_api_token, wait_until
+from ujh_testlib import (
+    BASE,
+    CONFIG_D,
+    UNINSTALL,
+    api,
+    assert_nothing_of_ours_left,
+    login,
+    recap,
+    run_in_kernel,
+    run_site,
+    server_status,
+    unit_pid,
+    use_api_token,
+    wait_until,
+)
 
 USER = "alice"
 
@@ -175,3 +189,22 @@ def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
           f"bare jupyter-server start median {statistics.median(server_start):.1f}s "
           f"{[round(d, 1) for d in server_start]}")
     wait_until(lambda: jobs(host) == [], what="the plain jobs to leave the queue")
+
+
+@pytest.mark.last  # after the shared tests: it takes the deployment away
+def test_uninstall_cancels_the_job_through_the_hub_and_leaves_nothing_on_the_login_node(alice, host, hub_url):
+    spawn(alice, hub_url, {"profile": "small"})
+    (job,) = jobs(host)
+    result = run_site(playbook=UNINSTALL)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    # batchspawner's own stop (scancel), through the hub's cleanup_servers: no job is left
+    # to run out its time limit, and nothing of the hub is left on the login node.
+    log = host.check_output("journalctl -u jupyterhub --since '-5min' -o cat --no-pager")
+    assert "Cleaning up single-user servers" in log, log[-3000:]
+    wait_until(lambda: jobs(host) == [], what=f"job {job[0]} to leave the queue")
+    print(f"\n[uninstall] job {job[0]}: {host.check_output(f'sacct -n -X -j {job[0]} -o State%20 2>/dev/null || true')}")
+    again = run_site(playbook=UNINSTALL)
+    assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
+    # Alice's home and the users' environment were the site's before the first converge.
+    assert_nothing_of_ours_left("ujh-slurm", allowed=[f"/home/{USER}"])
+    assert not host.file(BASE).exists
