@@ -1,25 +1,12 @@
 """An air-gapped host: converged with no route out, from a site mirror and a pushed wheelhouse."""
 
 import os
-import re
 from pathlib import Path
 
-from ujh_testlib import BASE, REPO, hub_health_through_traefik, login
+from ujh_testlib import BASE, REPO, hub_health_through_traefik, lock_entries, login
 
 LOCK = REPO / "roles" / "hub" / "files" / "requirements.txt"
 WRITTEN_BACK = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "hub-lock.txt"
-
-
-def entries(text):
-    """{name: (version, hashes)} of a pip requirements text."""
-    text = re.sub(r"\s*\\\s*\n\s*", " ", text)
-    found = {}
-    for line in text.splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", line)
-        if match:
-            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-            found[name] = (match.group(2), sorted(re.findall(r"--hash=sha256:([0-9a-f]{64})", line)))
-    return found
 
 
 def test_the_host_has_no_route_out(host):
@@ -47,11 +34,11 @@ def test_the_hub_env_is_exactly_the_lock_and_is_written_back(host):
     # pip freeze is the lock, no more and no less: another host converged from this lock
     # gets the same freeze. The lock written back to the controller is that set, with
     # the shipped lock's hashes.
-    lock = entries(LOCK.read_text())
+    lock = lock_entries(LOCK.read_text())
     freeze = {name: version for name, (version, _) in
-              entries(host.check_output(f"{BASE}/env/bin/python -I -m pip freeze")).items()}
+              lock_entries(host.check_output(f"{BASE}/env/bin/python -I -m pip freeze")).items()}
     assert freeze == {name: version for name, (version, _) in lock.items()}
-    written = entries(WRITTEN_BACK.read_text())
+    written = lock_entries(WRITTEN_BACK.read_text())
     assert written == lock
     print(f"\n[offline] pip freeze == the lock's {len(lock)} pins; the written-back lock holds "
           f"{sum(len(h) for _, h in written.values())} hashes")

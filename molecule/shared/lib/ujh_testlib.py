@@ -318,3 +318,15 @@ def assert_nothing_of_ours_left(container, allowed=(), quiet=()):
     assert not new_processes, new_processes
     print(f"\n[uninstall] OS packages left: {' '.join(changes['packages'][0])}")
     return changes
+
+
+def lock_entries(text):
+    """{normalized name: (version, sorted sha256 hashes)} of a pip requirements text."""
+    text = re.sub(r"\s*\\\s*\n\s*", " ", text)  # continuation lines joined, as pip reads them
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;#]+)", line)
+        if match:
+            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+            found[name] = (match.group(3), sorted(re.findall(r"--hash=sha256:([0-9a-f]{64})", line)))
+    return found

@@ -1,10 +1,8 @@
 """What every scenario proves about its converged hosts (run by each scenario's verify)."""
 
-import re
-
 import pytest
 
-from ujh_testlib import BASE, DROPIN_DIR, exposure, recap, run_site
+from ujh_testlib import BASE, DROPIN_DIR, exposure, lock_entries, recap, run_site
 
 
 def test_check_mode_on_a_converged_host_reports_no_changes():
@@ -38,24 +36,14 @@ def test_the_hub_and_proxy_units_stay_under_their_exposure_ceilings(host):
     assert exposure(host, "jupyterhub-proxy.service") <= 1.5
 
 
-def lock_pins(text):
-    """NAME==VERSION of each entry of a pip requirements text (continuations joined)."""
-    text = re.sub(r"\\[ \t]*\n", " ", text)
-    pins = {}
-    for line in text.splitlines():
-        match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;#]+)", line)
-        if match:
-            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(3)
-    return pins
-
-
 def test_the_hub_env_holds_every_pin_of_its_lock_at_its_version(host):
     # Two hosts converged from one lock get the same packages at the same versions: every
     # pin of the lock the env was built from (the record on the host, with its hashes) is
     # installed at that version; what else pip freeze lists comes from the site's extras.
-    lock = lock_pins(host.file(f"{BASE}/hub-requirements.txt").content_string)
-    freeze = lock_pins(host.check_output(f"{BASE}/env/bin/python -I -m pip freeze --all"))
+    lock = lock_entries(host.file(f"{BASE}/hub-requirements.txt").content_string)
+    freeze = lock_entries(host.check_output(f"{BASE}/env/bin/python -I -m pip freeze --all"))
     assert len(lock) >= 60, sorted(lock)
-    wrong = {name: (version, freeze.get(name)) for name, version in lock.items() if freeze.get(name) != version}
+    wrong = {name: (version, freeze.get(name, [None])[0]) for name, (version, _) in lock.items()
+             if freeze.get(name, [None])[0] != version}
     assert not wrong, f"pins not installed as locked (lock, installed): {wrong}"
     print(f"\n[lock] {len(lock)} pins installed as locked; pip freeze lists {len(freeze)} packages")
