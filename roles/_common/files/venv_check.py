@@ -5,9 +5,14 @@ Run by the environment's own interpreter. Reads pinned requirements
 continuation lines, as pip's requirements files have them) from stdin and prints
 a JSON object: the entries it does not satisfy (each on one line, with its
 hashes), and where the collection's .pth file goes and whether it holds argv[1].
-With argv[2] "new" (run by the interpreter that will create the environment)
-nothing counts as installed. Only local metadata is read: no package index is
-asked, so the answer is fast and the same in check mode.
+Only local metadata is read: no package index is asked, so the answer is fast and
+the same in check mode.
+
+With --lock as argv[1] it prints instead the environment's installed set as a lock
+(the hub role's hub_venv_lock_write_back): one entry per installed distribution
+(pip, setuptools and wheel aside, as pip freeze leaves them out), sorted by name,
+with the hashes of the stdin lock's entry where it pins that very version, and as
+NAME==VERSION (installed by name, no hash) otherwise.
 """
 
 import json
@@ -63,9 +68,21 @@ def wanted(lines):
 # In sys.path order, the first of a name wins, as for imports: a venv that also sees the
 # system's site-packages (the users' env, for pip install --user) must be judged by its own.
 installed = {}
-for dist in [] if sys.argv[2:] == ["new"] else metadata.distributions():
-    installed.setdefault(normalize(dist.metadata["Name"] or ""), dist.version)
-missing = [pin for pin, name, version in wanted(sys.stdin) if name is None or installed.get(name) != version]
+for dist in metadata.distributions():
+    installed.setdefault(normalize(dist.metadata["Name"] or ""), (dist.metadata["Name"], dist.version))
+
+if sys.argv[1:] == ["--lock"]:
+    hashes = {(name, version): [h.strip() for h in HASH.findall(line)] for line, name, version in wanted(sys.stdin)}
+    print("# The hub environment as installed (written back by unopinionated.jupyterhub:")
+    print("# hub_venv_lock_write_back). Commit it and set hub_venv_requirements_file to it:")
+    print("# entries with --hash are checked; entries without were installed by name.")
+    for key, (name, version) in sorted(installed.items()):
+        if key not in ("pip", "setuptools", "wheel"):
+            print(" \\\n    ".join([f"{name}=={version}"] + hashes.get((key, version), [])))
+    sys.exit()
+
+missing = [pin for pin, name, version in wanted(sys.stdin)
+           if name is None or installed.get(name, (None, None))[1] != version]
 # The collection's .pth file (argv[1]: its wanted content): where it goes, and is it there?
 pth = os.path.join(sysconfig.get_paths()["purelib"], "unopinionated_jupyterhub.pth")
 try:
