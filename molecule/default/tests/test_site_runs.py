@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 
-from ujh_testlib import BASE, recap, run_site, scenario_group_vars, unit_pid, wait_until
+from ujh_testlib import BASE, STATE, recap, run_site, scenario_group_vars, unit_pid, wait_until
 
 FRAGMENTS = scenario_group_vars("default")["hub_config_fragments"]
 
@@ -96,3 +96,39 @@ def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directo
     result = run_site()  # back to the scenario's fragments
     assert result.returncode == 0, result.stdout[-3000:]
     assert not host.file(f"{BASE}/config.d/40-from-file.py").exists
+
+
+def test_root_never_follows_a_link_the_hubs_user_planted(host):
+    # Issue 25: the hub's user writes in state/ and routes/; a converge re-owned what
+    # links there pointed to (the recursive state task, the route file) and wrote a
+    # missing secret through a dangling link, as root.
+    canaries = "/root/ujh-canary-file /root/ujh-canary-dir /etc/shadow /etc/passwd"
+    host.check_output("install -d -m 0700 /root/ujh-canary-dir && umask 077 && echo canary > /root/ujh-canary-file")
+    before = host.check_output(f"stat -c '%n %U:%G %a %s %Y' {canaries}")
+    as_hub = "runuser -u jupyterhub -- "
+    plants = {
+        f"{STATE}/planted-file": "/root/ujh-canary-file",
+        f"{STATE}/planted-dir": "/root/ujh-canary-dir",
+        f"{STATE}/planted-shadow": "/etc/shadow",
+        f"{BASE}/proxy/routes/planted-passwd": "/etc/passwd",
+        # A secret the converge makes when it is missing, and the route file.
+        f"{STATE}/jupyterhub_cookie_secret": "/root/ujh-written-through",
+        f"{BASE}/proxy/routes/rules.yaml": "/root/ujh-canary-file",
+    }
+    # Stopped, so the hub does not put its route file back before the converge looks.
+    host.check_output("systemctl stop jupyterhub.service")
+    for link, target in plants.items():
+        host.check_output(as_hub + f"ln -sfn {target} {link}.new")
+        host.check_output(as_hub + f"mv -T {link}.new {link}")
+    try:
+        result = run_site()
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert host.check_output(f"stat -c '%n %U:%G %a %s %Y' {canaries}") == before
+        assert not host.file("/root/ujh-written-through").exists
+        secret = host.file(f"{STATE}/jupyterhub_cookie_secret")
+        assert secret.is_file and not secret.is_symlink and secret.user == "jupyterhub" and secret.mode == 0o600
+        # The hub puts its route file back (it checks every 5 s).
+        wait_until(lambda: not host.file(f"{BASE}/proxy/routes/rules.yaml").is_symlink, timeout=60,
+                   what="the hub to write its route file again")
+    finally:
+        host.run(f"rm -rf {STATE}/planted-* {BASE}/proxy/routes/planted-* /root/ujh-canary-*")
