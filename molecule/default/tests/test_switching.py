@@ -21,6 +21,7 @@ SYSTEMD_SPAWNER = {
 # Everything the systemd_spawner role adds to a host.
 SYSTEMD_SPAWNER_PATHS = [
     f"{CONFIG_D}/45-systemd-spawner.py",
+    f"{BASE}/unopinionated_jupyterhub_systemd.py",
     f"{CONFIG_D}/30-temporary-users.py",
     f"{DROPIN_DIR}/systemd-spawner.conf",
     "/etc/tmpfiles.d/jupyterhub-temporary-users.conf",
@@ -94,6 +95,20 @@ def test_a_rerun_repairs_a_hand_broken_fragment_and_drop_in(host, hub_url, sessi
     assert host.check_output(f"sha256sum {fragment} {dropin}") == before
     wait_until(lambda: hub_is_healthy(host), timeout=60, what="the repaired hub")
     assert_healthy_and_still_logged_in(host, hub_url, session)
+
+
+def test_a_user_name_that_is_not_one_safe_word_for_systemd_starts_no_unit(host, hub_url):
+    # Issue 25: without temporary users, the name a site's authenticator lets in reaches
+    # root's systemd-run as a unit name and as words of ExecStopPost ("rm -rf ... a b").
+    converge("-e", json.dumps(dict(SYSTEMD_SPAWNER, systemd_spawner_temporary_users=False)))
+    since = host.check_output("date +%s")
+    spaced = login(hub_url, "a b")  # the scenario's own authenticator again: any name
+    r = api(spaced, hub_url, "POST", "/users/a%20b/server")
+    assert r.status_code >= 400 or r.status_code == 202, (r.status_code, r.text[:300])
+    wait_until(lambda: "cannot have a server" in host.check_output(
+        f"journalctl -u jupyterhub.service --since @{since} -o cat"), timeout=60, what="the hub to refuse 'a b'")
+    assert api(spaced, hub_url, "GET", "/users/a%20b").json()["servers"].get("", {}).get("ready") is not True
+    assert host.check_output("systemctl list-units --all --no-legend 'jupyter-*'") == ""
 
 
 def test_switching_the_spawner_off_leaves_nothing_of_it(host, hub_url, session):

@@ -78,6 +78,16 @@ def test_sudo_is_limited_to_sbatch_and_scancel_as_non_root_users(host):
     assert "squeue" not in listing
     assert host.run("sudo -u jupyterhub sudo -n -u root /usr/bin/sbatch --parsable </dev/null").rc != 0
     assert host.run("sudo -u jupyterhub sudo -n -u alice /usr/bin/id").rc != 0
+    # Issue 25: only members of slurm_spawner_users_group, and exactly these arguments.
+    assert "NOEXEC" in listing
+    for account in ("slurm", "munge", "www-data", "nobody"):
+        assert host.run(f"sudo -u jupyterhub sudo -n -u {account} /usr/bin/sbatch --parsable </dev/null").rc != 0
+    assert host.run("sudo -u jupyterhub sudo -n -u alice /usr/bin/scancel 1 --user=x").rc != 0
+    assert host.run("sudo -u jupyterhub sudo -n -u alice /usr/bin/scancel '1 --user=x'").rc != 0
+    assert host.run("sudo -u jupyterhub sudo -n -u alice /usr/bin/sbatch --parsable --wrap=id").rc != 0
+    # An allowed command is allowed (scancel of a job that does not exist: Slurm answers).
+    cancel = host.run("sudo -u jupyterhub sudo -n -u alice /usr/bin/scancel 999999")
+    assert "not allowed" not in cancel.stderr and "password is required" not in cancel.stderr, cancel.stderr
 
 
 def test_a_server_runs_as_a_slurm_job_on_compute_and_answers_through_traefik(alice, host, compute, hub_url):

@@ -32,6 +32,16 @@ def check_user_name(name):
             name)
 
 
+_START_LIMIT = {}
+
+
+def _start_limit(size):
+    """One semaphore for all of the hub's spawners (its size fixed at the first start)."""
+    if "semaphore" not in _START_LIMIT:
+        _START_LIMIT["semaphore"] = asyncio.Semaphore(size)
+    return _START_LIMIT["semaphore"]
+
+
 class SystemdSpawnerThatAsksAgain(SystemdSpawner):
     """SystemdSpawner whose poll tells a stopped server from an unanswered question.
 
@@ -53,21 +63,18 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         0, config=True,
         help="Servers starting at once, hub-wide; 0: twice the CPUs the hub may use.",
     )
-    _starts = None  # one semaphore for all spawners
 
     async def start(self):
         check_user_name(self.user.name)
         loop = asyncio.get_running_loop()
         # Within the hub's start_timeout for this method; the hub's own wait follows.
         deadline = loop.time() + self.start_timeout - 2
-        cls = SystemdSpawnerThatAsksAgain
-        if cls._starts is None:
-            cls._starts = asyncio.Semaphore(self.concurrent_starts or 2 * len(os.sched_getaffinity(0)))
-        if cls._starts.locked():
+        starts = _start_limit(self.concurrent_starts or 2 * len(os.sched_getaffinity(0)))
+        if starts.locked():
             self.log.info("%s waits for one of the servers starting now", self.unit_name)
         # First come, first served: a crowd's first visitors get their servers in
         # seconds, instead of every server sharing the CPUs until all are late.
-        async with cls._starts:
+        async with starts:
             return await self._start_and_wait(loop, deadline)
 
     async def _start_and_wait(self, loop, deadline):
@@ -78,7 +85,7 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         delay, asked = 0.05, loop.time()
         while loop.time() < deadline:
             try:
-                _, writer = await asyncio.open_connection(ip, port)
+                _reader, writer = await asyncio.open_connection(ip, port)
             except OSError:
                 # Every 2 s: a unit that stopped has nothing to wait for (the hub says why).
                 if loop.time() - asked > 2:
