@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -181,11 +182,27 @@ def test_every_bad_input_stops_before_any_change_and_names_the_variable(host, hu
         ({"proxy_tls_mode": "files", "proxy_tls_cert_file": good_key, "proxy_tls_key_file": good_key},
          "proxy_tls_cert_file"),
     ]
+    # A local Miniforge installer is checked against its sha256 before anything changes
+    # (issue 25: copy's checksum is SHA-1, so every sha256 failed, after changes).
+    installer = tmp_path / "Miniforge3-local.sh"
+    installer.write_text("#!/bin/sh\nexit 1\n")
+    cases.append(({"hub_env_backend": "miniforge", "hub_miniforge_installer_file": str(installer),
+                   "hub_miniforge_installer_sha256": "0" * 64}, "hub_miniforge_installer_sha256"))
+    # A vaulted key is read as what it holds (issue 25: preflight read the raw file and
+    # refused every vaulted key): here the pair is checked, and found expired.
+    vault_password = tmp_path / "vault-password"
+    vault_password.write_text("ujh-faults-vault-password\n")
+    vaulted_key = tmp_path / "expired.key.vault"
+    subprocess.run(["ansible-vault", "encrypt", "--vault-password-file", str(vault_password),
+                    "--output", str(vaulted_key), expired_key], check=True, capture_output=True)
+    cases.append(({"proxy_tls_mode": "files", "proxy_tls_cert_file": expired_cert,
+                   "proxy_tls_key_file": str(vaulted_key)}, "expired"))
     assert len(cases) >= 40
     before = host_fingerprint(host)
     hub_pid = unit_pid(host, "jupyterhub.service")
 
-    result = run_site("--forks", "10", inventory=table_inventory(tmp_path, cases), timeout=1800)
+    result = run_site("--forks", "10", "--vault-password-file", str(vault_password),
+                      inventory=table_inventory(tmp_path, cases), timeout=1800)
     output = result.stdout + result.stderr
     messages = failure_messages(output)
     counts = {alias: recap_line for alias, recap_line in
