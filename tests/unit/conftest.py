@@ -91,10 +91,10 @@ class Traefik:
             self.proc.wait(timeout=30)
             self.proc = None
 
-    def get(self, path):
+    def get(self, path, headers=None):
         # The path as a client sends it (already percent-encoded), unchanged by requests.
         session = requests.Session()
-        request = requests.Request("GET", f"http://127.0.0.1:{self.web_port}/").prepare()
+        request = requests.Request("GET", f"http://127.0.0.1:{self.web_port}/", headers=headers).prepare()
         request.url = f"http://127.0.0.1:{self.web_port}{path}"
         try:
             return session.send(request, timeout=10)

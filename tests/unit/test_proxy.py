@@ -104,7 +104,8 @@ class Backend(ThreadingHTTPServer):
     def __init__(self, name):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                body = json.dumps({"backend": name, "route": self.headers.get("X-Route")}).encode()
+                body = json.dumps({"backend": name, "route": self.headers.get("X-Route"),
+                                   "origin": self.headers.get(proxy_module.ORIGIN_HEADER)}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -182,6 +183,12 @@ def test_hostile_names_reach_only_their_own_server_through_a_real_traefik(traefi
         return True
 
     every_url_reaches_its_own_target()
+    # traefik vouches for the client address on requests for the hub (and only those),
+    # whatever a client sends in the same header.
+    forged = {proxy_module.ORIGIN_HEADER: "forged"}
+    token = SharedRoutesTraefikProxy(traefik_api_password="p" * 32).origin_token
+    assert traefik.get("/hub/login", headers=forged).json()["origin"] == token
+    assert traefik.get("/user/victim/lab", headers=forged).json()["origin"] == "forged"
     assert " ERR " not in traefik.log.read_text().replace("\x1b[31mERR\x1b[0m", " ERR ")
 
     # A restarted traefik reads the route file as the hub wrote it: every route back.
@@ -189,3 +196,34 @@ def test_hostile_names_reach_only_their_own_server_through_a_real_traefik(traefi
     traefik.start()
     wait_until(lambda: reached(traefik, "/user/victim/lab") == "victim", what="the routes after a restart")
     every_url_reaches_its_own_target()
+
+
+def test_routes_an_earlier_release_wrote_get_todays_rules_when_the_hub_starts(traefik):
+    # A host converged before this fix has upstream's rules on disk; the hub reads them back.
+    hub, mallory = Backend("hub"), Backend("mallory")
+    name = "x`)||PathRegexp(`.*"
+    routes = {}
+    for spec, backend, data in (("/", hub, {"hub": True}), (routespec(name), mallory, {"user": name})):
+        alias = "router__" + str(len(routes))
+        routes[alias] = (spec, backend, data)
+    legacy = {"http": {"routers": {}, "services": {}}, "jupyterhub": {"routes": {}}}
+    for alias, (spec, backend, data) in routes.items():
+        path = "/user/" + name + "/" if data.get("user") else "/"
+        legacy["http"]["routers"][alias] = {"rule": f"PathPrefix(`{path}`)", "service": "s" + alias,
+                                            "entryPoints": ["https"]}
+        legacy["http"]["services"]["s" + alias] = {"loadBalancer": {"servers": [{"url": backend.url}]}}
+        legacy["jupyterhub"]["routes"][alias] = {"routespec": spec, "target": backend.url, "data": data,
+                                                 "router": alias, "service": "s" + alias}
+    (traefik.routes / "rules.yaml").write_text(json.dumps(legacy))
+    wait_until(lambda: reached(traefik, "/hub/login") == "mallory", what="the legacy hijack to be live")
+
+    async def start():
+        proxy = SharedRoutesTraefikProxy(
+            should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
+            traefik_api_url=f"http://127.0.0.1:{traefik.api_port}", traefik_api_username="jupyterhub",
+            traefik_api_password="p" * 32, traefik_entrypoint="https")
+        await proxy._start_future
+
+    asyncio.run(start())
+    wait_until(lambda: reached(traefik, "/hub/login") == "hub", what="the hub to take its URLs back")
+    assert reached(traefik, routespec(name) + "lab") == "mallory"

@@ -22,6 +22,8 @@ Two upstream behaviours meet untrusted input here (PITFALLS.md, 2026-12 review):
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -36,7 +38,13 @@ from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler
 from tornado.ioloop import PeriodicCallback
 from traitlets import default, observe
 
-__all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "GroupReadableRoutes", "SharedRoutesTraefikProxy"]
+__all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "client_address", "GroupReadableRoutes",
+           "SharedRoutesTraefikProxy"]
+
+# traefik sets this header on every request it passes to the hub (a router middleware
+# of the hub's route), with a value only the hub and traefik know: the hub believes
+# X-Real-Ip only on requests that carry it (client_address).
+ORIGIN_HEADER = "X-Unopinionated-Proxy-Origin"
 
 # Characters a YAML parser refuses raw (C1 controls, DEL), reads as line breaks
 # (NEL, LS, PS), or cannot take at all (UTF-16 surrogates, which never come from
@@ -130,6 +138,22 @@ def dumps_routes(data):
     return text.replace("{{", "{\\u007b")
 
 
+def client_address(request, proxy):
+    """The address a request to the hub came from.
+
+    JupyterHub serves with xheaders, so tornado takes X-Real-Ip from any direct client,
+    and users' servers reach the hub directly (127.0.0.1:8081). Here X-Real-Ip counts
+    only on a request traefik vouched for (ORIGIN_HEADER with the proxy's origin_token);
+    any other request is from its own TCP peer.
+    """
+    token = getattr(proxy, "origin_token", "")
+    given = request.headers.get(ORIGIN_HEADER, "")
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
+        return request.remote_ip
+    peer = request.connection.context.address
+    return peer[0] if isinstance(peer, tuple) else "local"
+
+
 class GroupReadableRoutes:
     """The route file: JSON (which traefik reads as YAML), atomic, 0640, never fatal.
 
@@ -209,14 +233,35 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     def _cheap_hash(self):
         return bcrypt.hashpw(self.traefik_api_password.encode(), bcrypt.gensalt(rounds=4)).decode()
 
+    @property
+    def origin_token(self):
+        """What traefik adds to every request for the hub (ORIGIN_HEADER), from the API password."""
+        return hmac.new(self.traefik_api_password.encode(), b"hub-origin", hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _secure_router(router, routespec, data):
+        """Our rule for any name; the hub's own route goes through hub-origin."""
+        router["rule"] = route_rule(routespec)
+        if (data or {}).get("hub"):
+            router["middlewares"] = ["hub-origin"]
+
     def _dynamic_config_for_route(self, routespec, target, data):
         traefik_config, jupyterhub_config = super()._dynamic_config_for_route(routespec, target, data)
         for router in traefik_config["http"]["routers"].values():
-            router["rule"] = route_rule(routespec)
+            self._secure_router(router, routespec, data)
         return traefik_config, jupyterhub_config
 
     async def _setup_traefik_dynamic_config(self):
-        self.dynamic_config.get("http", {}).get("middlewares", {}).pop("auth_api", None)
+        # At every start: the API credential and hub-origin follow the API password,
+        # and routes read back from the file (an earlier release's rules) get ours.
+        http = self.dynamic_config.setdefault("http", {})
+        middlewares = http.setdefault("middlewares", {})
+        middlewares.pop("auth_api", None)
+        middlewares["hub-origin"] = {"headers": {"customRequestHeaders": {ORIGIN_HEADER: self.origin_token}}}
+        for route in self.dynamic_config.get("jupyterhub", {}).get("routes", {}).values():
+            router = http.get("routers", {}).get(route.get("router"))
+            if router is not None and route.get("routespec"):
+                self._secure_router(router, route["routespec"], route.get("data"))
         await super()._setup_traefik_dynamic_config()
 
     def _persist_dynamic_config(self):
