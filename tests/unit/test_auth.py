@@ -25,7 +25,7 @@ class Clock:
 def test_an_address_is_throttled_after_max_failures_for_the_rest_of_the_window():
     clock = Clock()
     throttle = FailureThrottle(max_failures=3, window=60, budget=100, clock=clock)
-    for _ in range(2):
+    for _attempt in range(2):
         throttle.failed("198.51.100.7")
         clock.now += 1
     assert throttle.retry_after("198.51.100.7") == 0

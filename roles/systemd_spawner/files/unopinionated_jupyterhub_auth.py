@@ -68,7 +68,7 @@ class FailureThrottle:
             waits.append(self.window - (now - times[0]))
         if len(self._all) >= self.budget:
             waits.append(self.window - (now - self._all[0]))
-        return max(0.0, max(waits))
+        return max(0.0, *waits)
 
     def failed(self, address):
         now = self.clock()
