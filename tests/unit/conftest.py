@@ -16,7 +16,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-for role in ("hub", "proxy", "systemd_spawner"):
+for role in ("hub", "proxy", "slurm_spawner", "systemd_spawner"):
     sys.path.insert(0, str(ROOT / "roles" / role / "files"))
 
 # Names that break something when they reach a rule, a Go template, YAML or a shell.
