@@ -1,5 +1,6 @@
 """The ephemeral hub: temporary users behind one password, throwaway servers."""
 
+import datetime
 import json
 import re
 import statistics
@@ -10,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from ephemeral import (
-    DYNAMIC_UIDS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users,
+    DYNAMIC_UIDS, GROUP_VARS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users,
     ip_firewall_enforced, network_code, service, stop_server, unit, visit, visitor_with_server,
 )
 from ujh_testlib import CONFIG_D, STATE, api, exposure, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
@@ -302,6 +303,22 @@ def test_crash_leftovers_are_removed_at_boot(host):
     assert not host.file(f"/var/lib/private/{leftover}").exists
     assert host.file(f"/var/lib/private/{keep}").is_directory
     host.check_output(f"rmdir /var/lib/private/{keep}")
+
+
+def test_a_visitors_api_tokens_expire_with_the_session(hub_url):
+    # Issue 25: temporary users' API tokens never expired, so a rotated shared password
+    # left every earlier visitor's tokens valid (and cookies for JupyterHub's 14 days).
+    hours = GROUP_VARS["systemd_spawner_session_max_hours"]
+    s, r = visit(hub_url)
+    assert r.status_code == 302, r.status_code
+    name = api(s, hub_url, "GET", "/user").json()["name"]
+    r = api(s, hub_url, "POST", f"/users/{name}/tokens", json={"note": "no expiry asked for"})
+    assert r.status_code in (200, 201), r.text
+    expires = datetime.datetime.fromisoformat(r.json()["expires_at"].replace("Z", "+00:00"))
+    left = expires - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(hours=hours) - datetime.timedelta(minutes=5) < left <= datetime.timedelta(hours=hours)
+    r = api(s, hub_url, "POST", f"/users/{name}/tokens", json={"expires_in": 30 * 86400})
+    assert r.status_code == 400 and "must not exceed" in r.text, r.text
 
 
 def test_a_forged_client_address_locks_nobody_out(host, hub_url):
