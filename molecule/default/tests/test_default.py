@@ -92,11 +92,27 @@ def test_secrets_are_private_and_unchanged_by_later_converges(host):
 def test_routes_written_by_the_hub_are_readable_by_traefik_only(host):
     routes = host.file(f"{BASE}/proxy/routes/rules.yaml")
     assert routes.user == "jupyterhub"
-    assert routes.group == "jupyterhub"
+    assert routes.group == "jupyterhub-routes"
     assert routes.mode == 0o640
     assert host.run(f"sudo -u www-data -g www-data cat {BASE}/proxy/routes/rules.yaml").rc != 0, \
         "www-data alone must not read routes; traefik reads them through its supplementary group"
     assert host.run(f"sudo -u nobody cat {BASE}/proxy/routes/rules.yaml").rc != 0
+
+
+def test_traefik_reads_its_own_files_and_the_routes_and_nothing_of_the_hub(host):
+    # Issue 25: traefik (internet-facing) was in the hub's group, which reads config.d
+    # (where sites put OAuth and LDAP secrets) and database.json. Now it is only in the
+    # route store's group. As traefik's user with the groups its unit gives it:
+    as_traefik = "setpriv --reuid=www-data --regid=www-data --groups=jupyterhub-routes "
+    for readable in (f"{BASE}/proxy/routes/rules.yaml", f"{BASE}/proxy/routes/00-proxy.toml",
+                     f"{BASE}/proxy/traefik.toml", f"{BASE}/proxy/tls/key.pem"):
+        assert host.run(as_traefik + f"cat {readable}").rc == 0, readable
+    for private in (f"{BASE}/config.d/10-test-auth.py", f"{BASE}/jupyterhub_config.py", f"{BASE}/hub.env",
+                    f"{STATE}/proxy_api_password", f"{STATE}/jupyterhub.sqlite"):
+        result = host.run(as_traefik + f"cat {private}")
+        assert result.rc != 0 and "Permission denied" in result.stderr, (private, result.stderr)
+    groups = host.check_output("systemctl show -p SupplementaryGroups --value jupyterhub-proxy.service")
+    assert groups.split() == ["jupyterhub-routes"]
 
 
 @pytest.fixture(scope="module")
