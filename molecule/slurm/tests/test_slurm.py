@@ -169,8 +169,12 @@ def test_spawn_time_median(alice, host, hub_url):
 
 
 def test_the_fragment_imports_batchspawner_and_sudoers_is_root_only(host):
+    # The fragment imports the role's module beside the base config, which imports
+    # batchspawner (which registers its port API, batchspawner #126).
     fragment = host.file(f"{CONFIG_D}/40-slurm-spawner.py").content_string
-    assert "import batchspawner" in fragment
+    assert "from unopinionated_jupyterhub_slurm import SiteSlurmSpawner" in fragment
+    module = host.file(f"{BASE}/unopinionated_jupyterhub_slurm.py")
+    assert "import batchspawner" in module.content_string and module.user == "root" and module.mode == 0o644
     assert host.file("/etc/sudoers.d/jupyterhub-slurm").mode == 0o440
 
 
