@@ -132,3 +132,6 @@ def test_root_never_follows_a_link_the_hubs_user_planted(host):
                    what="the hub to write its route file again")
     finally:
         host.run(f"rm -rf {STATE}/planted-* {BASE}/proxy/routes/planted-* /root/ujh-canary-*")
+        for link in (f"{STATE}/jupyterhub_cookie_secret", f"{BASE}/proxy/routes/rules.yaml"):
+            host.run(f"test -L {link} && rm -f {link}")  # after a failure: the hub remakes both
+        host.run("systemctl start jupyterhub.service")
