@@ -86,6 +86,13 @@ def test_a_route_file_that_does_not_parse_is_moved_aside_and_read_as_empty(tmp_p
     assert not path.exists()
 
 
+def test_a_route_file_that_is_a_link_the_hub_cannot_read_is_moved_aside_not_followed(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "rules.yaml").symlink_to(tmp_path / "elsewhere")
+    assert GroupReadableRoutes(str(tmp_path / "rules.yaml")).load() == {}
+    assert (tmp_path / "rules.yaml.corrupt").is_symlink() and (tmp_path / "elsewhere").is_dir()
+
+
 def test_the_route_file_is_written_group_readable_and_replaces_the_legacy_toml(tmp_path):
     (tmp_path / "rules.toml").write_text('[http.routers.router_a]\nrule = "PathPrefix(`/a/`)"\n')
     handler = GroupReadableRoutes(str(tmp_path / "rules.yaml"))

@@ -105,7 +105,8 @@ def test_root_never_follows_a_link_the_hubs_user_planted(host):
     canaries = "/root/ujh-canary-file /root/ujh-canary-dir /etc/shadow /etc/passwd"
     host.check_output("install -d -m 0700 /root/ujh-canary-dir && umask 077 && echo canary > /root/ujh-canary-file")
     before = host.check_output(f"stat -c '%n %U:%G %a %s %Y' {canaries}")
-    as_hub = "runuser -u jupyterhub -- "
+    # The hub's user with the groups its unit gives it (the route store's group too).
+    as_hub = "setpriv --reuid=jupyterhub --regid=jupyterhub --groups=jupyterhub,jupyterhub-routes "
     plants = {
         f"{STATE}/planted-file": "/root/ujh-canary-file",
         f"{STATE}/planted-dir": "/root/ujh-canary-dir",
@@ -135,3 +136,4 @@ def test_root_never_follows_a_link_the_hubs_user_planted(host):
         for link in (f"{STATE}/jupyterhub_cookie_secret", f"{BASE}/proxy/routes/rules.yaml"):
             host.run(f"test -L {link} && rm -f {link}")  # after a failure: the hub remakes both
         host.run("systemctl start jupyterhub.service")
+        wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0, what="hub health")

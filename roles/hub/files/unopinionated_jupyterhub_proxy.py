@@ -163,7 +163,8 @@ class GroupReadableRoutes:
     (upstream creates it 0600, which traefik, another user, cannot read); the route
     directory is setgid to the group traefik is a member of, so only the hub writes
     and only traefik reads. A route file that does not parse is moved aside
-    (rules.yaml.corrupt) and read as empty: the hub then adds every route again
+    (rules.yaml.corrupt; a link is moved, not what it points to) and read as empty, as is
+    one the hub cannot read: the hub then adds every route again
     instead of crash-looping. The TOML route file of earlier releases (rules.toml)
     is read when there is no rules.yaml yet, and removed once rules.yaml is written.
     """
@@ -183,9 +184,11 @@ class GroupReadableRoutes:
                 return TraefikConfigFileHandler(path).load()
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
-        except ValueError as error:  # json.JSONDecodeError, toml.TomlDecodeError, UnicodeDecodeError
+        # json.JSONDecodeError, toml.TomlDecodeError, UnicodeDecodeError; and a route file
+        # the hub cannot read (a link to a file not its own, to a directory): moved aside too.
+        except (ValueError, PermissionError, IsADirectoryError) as error:
             logging.getLogger("JupyterHub").warning(
-                "%s does not parse (%s): moved aside to %s.corrupt, routes are rebuilt",
+                "%s cannot be read or does not parse (%s): moved aside to %s.corrupt, routes are rebuilt",
                 path, error, path,
             )
             os.replace(path, path + ".corrupt")
