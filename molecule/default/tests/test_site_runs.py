@@ -128,11 +128,12 @@ def test_root_never_follows_a_link_the_hubs_user_planted(host):
         assert not host.file("/root/ujh-written-through").exists
         secret = host.file(f"{STATE}/jupyterhub_cookie_secret")
         assert secret.is_file and not secret.is_symlink and secret.user == "jupyterhub" and secret.mode == 0o600
-        # The hub puts its route file back (it checks every 5 s).
+        # The restarted hub moved the link aside (rules.yaml.corrupt) and wrote its route file.
         wait_until(lambda: not host.file(f"{BASE}/proxy/routes/rules.yaml").is_symlink, timeout=60,
                    what="the hub to write its route file again")
     finally:
-        host.run(f"rm -rf {STATE}/planted-* {BASE}/proxy/routes/planted-* /root/ujh-canary-*")
+        host.run(f"rm -rf {STATE}/planted-* {BASE}/proxy/routes/planted-* {BASE}/proxy/routes/rules.yaml.corrupt "
+                 "/root/ujh-canary-*")
         for link in (f"{STATE}/jupyterhub_cookie_secret", f"{BASE}/proxy/routes/rules.yaml"):
             host.run(f"test -L {link} && rm -f {link}")  # after a failure: the hub remakes both
         host.run("systemctl start jupyterhub.service")
