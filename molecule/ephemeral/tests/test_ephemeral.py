@@ -359,8 +359,10 @@ def local_logins(host, password, count, headers=None):
         "    op.open('http://127.0.0.1:8081/hub/login').read()\n"
         "    xsrf = next(c.value for c in jar if c.name == '_xsrf')\n"
         "    data = urllib.parse.urlencode({'password': %r, '_xsrf': xsrf}).encode()\n"
+        # The hub marks its cookies Secure: over plain HTTP the client sends the XSRF one itself.
+        "    headers = dict(%r, Cookie='_xsrf=' + xsrf)\n"
         "    try:\n"
-        "        print(op.open(urllib.request.Request('http://127.0.0.1:8081/hub/login', data, headers=%r)).status)\n"
+        "        print(op.open(urllib.request.Request('http://127.0.0.1:8081/hub/login', data, headers=headers)).status)\n"
         "    except urllib.error.HTTPError as e:\n"
         "        print(e.code)\n"
         "EOF" % (count, password, headers or {})

@@ -69,9 +69,10 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         loop = asyncio.get_running_loop()
         # Within the hub's start_timeout for this method; the hub's own wait follows.
         deadline = loop.time() + self.start_timeout - 2
-        starts = _start_limit(self.concurrent_starts or 2 * len(os.sched_getaffinity(0)))
+        size = self.concurrent_starts or 2 * len(os.sched_getaffinity(0))
+        starts = _start_limit(size)
         if starts.locked():
-            self.log.info("%s waits for one of the servers starting now", self.unit_name)
+            self.log.info("%s waits for one of %d servers starting now", self.unit_name, size)
         # First come, first served: a crowd's first visitors get their servers in
         # seconds, instead of every server sharing the CPUs until all are late.
         async with starts:
