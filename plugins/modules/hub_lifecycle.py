@@ -25,8 +25,9 @@ description:
   - With O(state=probed), connects to traefik on 127.0.0.1:O(port) with the host of O(url) as the TLS
     server name, checks that the certificate served is O(certificate), and that O(url)'s path answers
     HTTP 200, retrying for O(timeout) seconds.
-  - Fragments are executed by the trial, as the hub executes them at every start. Files of O(files)
-    beside the base configuration (C(database.json)) are copied beside its copy, where it reads them.
+  - Fragments are executed by the trial, as the hub executes them at every start. Files beside the base
+    configuration that it reads (C(database.json), the collection's C(*.py) modules) are copied beside its
+    copy, from O(files) or, when a run leaves them out (C(--tags)), from the host.
   - A database that is not sqlite is connected to (C(SELECT 1)) with the configuration's C(db_url) and
     C(db_kwargs); an error names the URL without its password.
 version_added: 0.2.0
@@ -311,6 +312,11 @@ def trial(module, staged_files):
         sources = {p["base_config"]: os.path.join(staged, "jupyterhub_config.py")}
         for path in glob.glob(os.path.join(base_dir, "config.d", "*.py")):
             sources[path] = os.path.join(staged, "config.d", os.path.basename(path))
+        # What the configuration reads from beside itself, as it is on the host (a run with
+        # --tags that leaves them out of files): the collection's modules, database.json.
+        for path in glob.glob(os.path.join(base_dir, "*.py")) + [os.path.join(base_dir, "database.json")]:
+            if path != p["base_config"] and os.path.isfile(path) and not os.path.islink(path):
+                sources[path] = os.path.join(staged, os.path.basename(path))
         for path in p["remove"]:
             sources.pop(path, None)
         for path, content in staged_files.items():
