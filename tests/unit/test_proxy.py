@@ -126,6 +126,14 @@ class Backend(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
+def hub_proxy(traefik):
+    """The hub's proxy class as the base config makes it (roles/hub/templates), on this traefik."""
+    return SharedRoutesTraefikProxy(
+        should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
+        traefik_api_url=f"http://127.0.0.1:{traefik.api_port}", traefik_api_username="jupyterhub",
+        traefik_api_password="p" * 32, traefik_entrypoint="https", check_route_timeout=20)
+
+
 def reached(traefik, path, key="backend"):
     response = traefik.get(path)
     if response.status_code != 200:
@@ -163,10 +171,7 @@ def test_hostile_names_reach_only_their_own_server_through_a_real_traefik(traefi
     backends = {name: Backend(name) for name in ["hub", "victim", *HOSTILE_NAMES]}
 
     async def add_every_route():
-        proxy = SharedRoutesTraefikProxy(  # as the base config makes it (roles/hub/templates)
-            should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
-            traefik_api_url=f"http://127.0.0.1:{traefik.api_port}", traefik_api_username="jupyterhub",
-            traefik_api_password="p" * 32, traefik_entrypoint="https", check_route_timeout=20)
+        proxy = hub_proxy(traefik)
         await proxy.add_route("/", backends["hub"].url, {"hub": True})
         # A burst, as when many users start at once: each waits until traefik's API lists it.
         await asyncio.gather(
@@ -209,27 +214,20 @@ def test_routes_an_earlier_release_wrote_get_todays_rules_when_the_hub_starts(tr
     # A host converged before this fix has upstream's rules on disk; the hub reads them back.
     hub, mallory = Backend("hub"), Backend("mallory")
     name = "x`)||PathRegexp(`.*"
-    routes = {}
-    for spec, backend, data in (("/", hub, {"hub": True}), (routespec(name), mallory, {"user": name})):
-        alias = "router__" + str(len(routes))
-        routes[alias] = (spec, backend, data)
     legacy = {"http": {"routers": {}, "services": {}}, "jupyterhub": {"routes": {}}}
-    for alias, (spec, backend, data) in routes.items():
-        path = "/user/" + name + "/" if data.get("user") else "/"
-        legacy["http"]["routers"][alias] = {"rule": f"PathPrefix(`{path}`)", "service": "s" + alias,
+    for number, (spec, path, backend, data) in enumerate(
+            (("/", "/", hub, {"hub": True}), (routespec(name), f"/user/{name}/", mallory, {"user": name}))):
+        alias, service = f"router__{number}", f"service__{number}"
+        legacy["http"]["routers"][alias] = {"rule": f"PathPrefix(`{path}`)", "service": service,
                                             "entryPoints": ["https"]}
-        legacy["http"]["services"]["s" + alias] = {"loadBalancer": {"servers": [{"url": backend.url}]}}
+        legacy["http"]["services"][service] = {"loadBalancer": {"servers": [{"url": backend.url}]}}
         legacy["jupyterhub"]["routes"][alias] = {"routespec": spec, "target": backend.url, "data": data,
-                                                 "router": alias, "service": "s" + alias}
+                                                 "router": alias, "service": service}
     (traefik.routes / "rules.yaml").write_text(json.dumps(legacy))
     wait_until(lambda: reached(traefik, "/hub/login") == "mallory", what="the legacy hijack to be live")
 
     async def start():
-        proxy = SharedRoutesTraefikProxy(
-            should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
-            traefik_api_url=f"http://127.0.0.1:{traefik.api_port}", traefik_api_username="jupyterhub",
-            traefik_api_password="p" * 32, traefik_entrypoint="https")
-        await proxy._start_future
+        await hub_proxy(traefik)._start_future
 
     asyncio.run(start())
     wait_until(lambda: reached(traefik, "/hub/login") == "hub", what="the hub to take its URLs back")
