@@ -1,6 +1,8 @@
 """Helpers of the ephemeral scenario: visitors, the test-only API client, units."""
 
+import json
 import re
+import shlex
 import time
 
 from ujh_testlib import BASE, api, https_session, scenario_group_vars, start_server, wait_until
@@ -42,6 +44,41 @@ def visit(hub_url, password=PASSWORD):
     r = s.post(f"{hub_url}/hub/login", data={"password": password, "_xsrf": xsrf},
                allow_redirects=False, timeout=60)
     return s, r
+
+
+# A login form posted from the test host itself, COUNT times: as the local account USER
+# (None: root), to URL (https://127.0.0.1 through traefik, or http://127.0.0.1:8081 straight
+# to the hub, as a user's server could), with HEADERS on both requests: JupyterHub ties the
+# anonymous XSRF token to the client's address, which tornado reads from X-Real-Ip.
+_HOST_LOGIN = """
+import http.cookiejar, json, ssl, sys, urllib.error, urllib.parse, urllib.request
+url, password, count, headers = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k): return None
+for attempt in range(count):
+    jar = http.cookiejar.CookieJar()
+    op = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), NoRedirect,
+                                     urllib.request.HTTPCookieProcessor(jar), urllib.request.ProxyHandler({}))
+    op.open(urllib.request.Request(url + "/hub/login", headers=headers)).read()
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    data = urllib.parse.urlencode({"password": password, "_xsrf": xsrf}).encode()
+    # The hub's cookies are Secure: over plain HTTP the client sends the XSRF one itself.
+    request = urllib.request.Request(url + "/hub/login", data, headers=dict(headers, Cookie="_xsrf=" + xsrf))
+    try:
+        print(op.open(request).status)
+    except urllib.error.HTTPError as e:
+        print(e.code)
+"""
+
+
+def logins_from_the_host(host, url, password, count=1, headers=None, user=None):
+    """HTTP codes of COUNT logins posted on the test host (see _HOST_LOGIN)."""
+    as_user = f"runuser -u {user} -- " if user else ""
+    args = " ".join(shlex.quote(a) for a in (url, password, str(count), json.dumps(headers or {})))
+    result = host.run(f"{as_user}python3 - {args} <<'EOF'{_HOST_LOGIN}EOF")
+    assert result.rc == 0, result.stdout + result.stderr
+    return result.stdout.split()
 
 
 def visitor_with_server(hub_url, timeout=180):

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from ephemeral import (
     DYNAMIC_UIDS, GROUP_VARS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users,
-    ip_firewall_enforced, network_code, service, stop_server, unit, visit, visitor_with_server,
+    ip_firewall_enforced, logins_from_the_host, network_code, service, stop_server, unit, visit, visitor_with_server,
 )
 from ujh_testlib import CONFIG_D, STATE, api, exposure, recap, run_in_kernel, run_site, server_status, unit_pid, wait_until
 
@@ -335,30 +335,35 @@ def test_wrong_passwords_are_throttled_per_address(host, hub_url):
     assert r.status_code == 429
     assert set(hub_users(hub_url)) == before
     # Another address is not affected: a visitor on the host itself (via traefik).
-    local = host.run(
-        "python3 - <<'EOF'\n"
-        "import http.cookiejar, ssl, urllib.parse, urllib.request\n"
-        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
-        "jar = http.cookiejar.CookieJar()\n"
-        "class NoRedirect(urllib.request.HTTPRedirectHandler):\n"
-        "    def redirect_request(self, *a, **k): return None\n"
-        "op = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),\n"
-        "    urllib.request.HTTPCookieProcessor(jar), NoRedirect, urllib.request.ProxyHandler({}))\n"
-        "op.open('https://127.0.0.1/hub/login').read()\n"
-        "xsrf = next(c.value for c in jar if c.name == '_xsrf')\n"
-        f"data = urllib.parse.urlencode({{'password': {PASSWORD!r}, '_xsrf': xsrf}}).encode()\n"
-        "try:\n"
-        "    print(op.open('https://127.0.0.1/hub/login', data).status)\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code)\n"
-        "EOF"
-    )
-    assert local.stdout.strip() == "302", local.stdout + local.stderr
+    assert logins_from_the_host(host, "https://127.0.0.1", PASSWORD) == ["302"]
     # The window passes and the address may log in again.
     wait_until(lambda: visit(hub_url)[1].status_code == 302, timeout=WINDOW + 30,
                what="the throttle to expire")
     print(f"\n[ephemeral] throttled after {MAX_FAILURES} wrong passwords; released after "
           f"{time.monotonic() - started:.0f} s (window {WINDOW} s)")
+
+
+def test_a_forged_client_address_locks_nobody_out(host, hub_url):
+    # Issue 25: the hub believed X-Real-Ip from any direct client, and users' servers reach
+    # it on 127.0.0.1:8081: any of them could lock out any address (a classroom's NAT).
+    # After the per-address test: the host's own address ends up throttled here.
+    fresh_login_window(hub_url)
+    since = host.check_output("date +%s")
+    _, r = visit(hub_url, password="wrong-once")  # the hub logs the address traefik saw
+    assert r.status_code == 403, r.status_code
+    log = lambda: host.check_output(f"journalctl -u jupyterhub.service --since @{since} -o cat")  # noqa: E731
+    wait_until(lambda: "Wrong shared password from " in log(), what="the hub to log the wrong password")
+    runner = re.search(r"Wrong shared password from (\S+)", log()).group(1)
+    # As a local account (what a user's server is), straight to the hub, in the runner's name.
+    forged = logins_from_the_host(host, "http://127.0.0.1:8081", "forged", MAX_FAILURES + 1,
+                                  {"X-Real-Ip": runner, "X-Forwarded-For": runner}, user="nobody")
+    assert forged == ["403"] * MAX_FAILURES + ["429"], forged
+    assert log().count("Wrong shared password from 127.0.0.1") == MAX_FAILURES, log()[-2000:]
+    # Counted against the local peer, not the forged address: the runner still logs in.
+    _, r = visit(hub_url)
+    assert r.status_code == 302, (r.status_code, r.text[:300])
+    print(f"\n[ephemeral] {MAX_FAILURES + 1} logins forged from the host in the name of {runner}: "
+          "counted against 127.0.0.1; that address still logs in")
 
 
 def unit_story(host, name):
