@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 
-from ujh_testlib import BASE, STATE, recap, run_site, scenario_group_vars, unit_pid, wait_until
+from ujh_testlib import BASE, STATE, canary_stats, plant_links, recap, run_site, scenario_group_vars, unit_pid, wait_until
 
 FRAGMENTS = scenario_group_vars("default")["hub_config_fragments"]
 
@@ -102,11 +102,6 @@ def test_root_never_follows_a_link_the_hubs_user_planted(host):
     # Issue 25: the hub's user writes in state/ and routes/; a converge re-owned what
     # links there pointed to (the recursive state task, the route file) and wrote a
     # missing secret through a dangling link, as root.
-    canaries = "/root/ujh-canary-file /root/ujh-canary-dir /etc/shadow /etc/passwd"
-    host.check_output("install -d -m 0700 /root/ujh-canary-dir && umask 077 && echo canary > /root/ujh-canary-file")
-    before = host.check_output(f"stat -c '%n %U:%G %a %s %Y' {canaries}")
-    # The hub's user with the groups its unit gives it (the route store's group too).
-    as_hub = "setpriv --reuid=jupyterhub --regid=jupyterhub --groups=jupyterhub,jupyterhub-routes "
     plants = {
         f"{STATE}/planted-file": "/root/ujh-canary-file",
         f"{STATE}/planted-dir": "/root/ujh-canary-dir",
@@ -118,13 +113,11 @@ def test_root_never_follows_a_link_the_hubs_user_planted(host):
     }
     # Stopped, so the hub does not put its route file back before the converge looks.
     host.check_output("systemctl stop jupyterhub.service")
-    for link, target in plants.items():
-        host.check_output(as_hub + f"ln -sfn {target} {link}.new")
-        host.check_output(as_hub + f"mv -T {link}.new {link}")
+    before = plant_links(host, plants)
     try:
         result = run_site()
         assert result.returncode == 0, result.stdout[-3000:]
-        assert host.check_output(f"stat -c '%n %U:%G %a %s %Y' {canaries}") == before
+        assert canary_stats(host) == before
         assert not host.file("/root/ujh-written-through").exists
         secret = host.file(f"{STATE}/jupyterhub_cookie_secret")
         assert secret.is_file and not secret.is_symlink and secret.user == "jupyterhub" and secret.mode == 0o600

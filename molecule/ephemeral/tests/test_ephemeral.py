@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from ephemeral import (
     DYNAMIC_UIDS, GROUP_VARS, MAX_FAILURES, PASSWORD, USER_ENV, WINDOW, access_code, fresh_login_window, hub_users,
     ip_firewall_enforced, logins_from_the_host, network_code, service, stop_server, unit, visit, visitor_with_server,
@@ -131,6 +132,41 @@ def test_a_server_reaches_neither_the_metadata_service_nor_the_hosts_private_add
     assert result["tcp 169.254.169.254:80"] != "connected" and result[f"tcp {own}:443"] != "connected", result
     assert result["tcp 127.0.0.1:443"] == "connected", result
     stop_server(host, hub_url, name)
+
+
+def test_visitors_send_no_mail_and_their_listening_sockets_do_not_face_out(host, hub_url):
+    # Issue 25: the role's nftables table (visitors-firewall.nft, loaded before every hub
+    # start) for systemd's dynamic users, whatever the host firewall does.
+    assert "meta skuid 61184-65519" in host.check_output("nft list table inet unopinionated_jupyterhub_visitors")
+    own = host.check_output("hostname -I").split()[0]
+    listeners = {"ujh-test-mail": "127.0.0.1 465", "ujh-test-root": "0.0.0.0 9998"}
+    for unit_name, address_port in listeners.items():
+        address, port = address_port.split()
+        host.check_output(f"systemd-run --unit {unit_name} --collect python3 -m http.server --bind {address} {port}")
+    # A listener of a dynamic user (a visitor's server could start one) on every address.
+    host.check_output("systemd-run --unit ujh-test-visitor --collect -p DynamicUser=yes "
+                      "python3 -m http.server --bind 0.0.0.0 9999")
+    direct = requests.Session()
+    direct.trust_env = False  # straight to the host, not through the runner's proxy
+    try:
+        wait_until(lambda: all(host.run(f"curl -so /dev/null http://127.0.0.1:{port}/").rc == 0
+                               for port in (465, 9998, 9999)), what="the test's listeners")
+        # Mail: a visitor's kernel is refused a mail port even on loopback; other ports answer.
+        _, name, token = visitor_with_server(hub_url)
+        out, error = run_in_kernel(hub_url, name, token, network_code(tcp=[("127.0.0.1", 465), ("127.0.0.1", 9998)]))
+        assert error is None
+        result = json.loads(out)
+        assert result == {"tcp 127.0.0.1:465": "ConnectionRefusedError", "tcp 127.0.0.1:9998": "connected"}, result
+        stop_server(host, hub_url, name)
+        # Facing out: from off the host (this runner), root's listener answers, the dynamic
+        # user's does not (its replies are dropped: the connection times out).
+        assert direct.get(f"http://{own}:9998/", timeout=10).status_code == 200
+        with pytest.raises((requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            direct.get(f"http://{own}:9999/", timeout=5)
+    finally:
+        host.run("systemctl stop " + " ".join(list(listeners) + ["ujh-test-visitor"]))
+    counters = re.findall(r"counter packets \d+", host.check_output("nft list table inet unopinionated_jupyterhub_visitors"))
+    print(f"\n[ephemeral] the visitors' firewall (mail, facing out): {counters}")
 
 
 def test_the_users_env_leaves_out_jsonschemas_slow_optional_import(host):

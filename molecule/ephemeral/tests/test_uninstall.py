@@ -30,6 +30,7 @@ def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hu
     assert "changed:" not in safety_net and "ok:" not in safety_net, safety_net
     assert host.run(f"systemctl is-active {unit(name)}").stdout.strip() in ("inactive", "unknown")
     assert not host.file(f"/var/lib/private/{name}").exists
+    assert host.run("nft list table inet unopinionated_jupyterhub_visitors").rc != 0, "the visitors' firewall stayed"
 
     again = run_site("-e", "hub_uninstall_backup=true", playbook=UNINSTALL)
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]

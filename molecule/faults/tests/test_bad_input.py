@@ -33,6 +33,7 @@ CASES = [
     ({"hub_venv_lock_write_back": "/nonexistent/locks/hub.txt"}, "hub_venv_lock_write_back"),
     ({"jupyterhub_pip_wheelhouse": "/nonexistent/wheels"}, "jupyterhub_pip_wheelhouse"),
     ({"hub_pip_extra_requirements": ["jupyter_server"]}, "hub_pip_extra_requirements"),
+    ({"jupyterhub_pip_index_url": "https://site:pw@mirror.example.org/\n[global]"}, "jupyterhub_pip_index_url"),
     ({"hub_pip_extra_requirements": "jupyter_server==2.21.1"}, "hub_pip_extra_requirements"),
     ({"hub_bind_url": "http://127.0.0.1:99999"}, "hub_bind_url"),
     ({"hub_bind_url": f"http://127.0.0.1:{API_PORT}"}, "hub_bind_url"),

@@ -163,24 +163,51 @@ def test_a_configuration_that_loads_but_does_not_start_is_put_back(host, hub_url
     assert result.returncode == 0 and "changed=0" in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 
-def test_the_environment_arrives_as_written_and_nobody_else_sees_it(host, hub_url):
+def test_the_environment_and_the_mirrors_credentials_reach_only_root(host, hub_url):
     # Issue 25: hub_environment was in the 0644 unit file (systemctl show for any local
-    # user) and in -vvv output; now in a root-only EnvironmentFile.
+    # user) and in -vvv output; now in a root-only EnvironmentFile. A mirror's URL with
+    # credentials was in pip's argv (`ps` for any local account) and in -vvv output; now pip
+    # reads it from a root-only configuration file.
     secret = "s3cret-env-" + os.urandom(8).hex()
     environment = {"UJH_TEST_PERCENT": "100%d %%", "UJH_TEST_SECRET": secret,
                    "UJH_TEST_QUOTES": "it's \"q\" $HOME `id` \\ end"}
-    result = run_site("-vvv", "--diff", "-e", json.dumps({"hub_environment": environment}))
+    mirror_secret = "s3cret-mirror-" + os.urandom(8).hex()
+    # The mirror: a plain HTTP server on the host that logs what pip asks it. It holds no
+    # packages; pip then takes them from the wheelhouse, checking the lock's hashes as ever.
+    host.check_output("mkdir -p /root/mirror && systemd-run --unit ujh-test-mirror --collect "
+                      "python3 -m http.server --bind 127.0.0.1 --directory /root/mirror 8765")
+    # pip must run: a package of the hub's lock goes missing.
+    host.check_output(f"{BASE}/env/bin/python -m pip uninstall --yes --quiet pamela")
+    # What any local account sees of every command line during the converge.
+    host.check_output("systemd-run --unit ujh-test-ps --collect --uid nobody "
+                      "sh -c 'while :; do ps -eww -o args=; sleep 0.05; done > /tmp/ujh-ps.log'")
+    try:
+        result = run_site("-vvv", "--diff", "-e", json.dumps({
+            "hub_environment": environment,
+            "jupyterhub_pip_index_url": f"http://ujh-site:{mirror_secret}@127.0.0.1:8765/"}))
+    finally:
+        host.run("systemctl stop ujh-test-ps.service ujh-test-mirror.service")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    mirror_log = host.check_output("journalctl -u ujh-test-mirror.service -o cat --no-pager")
+    assert "GET /pamela/" in mirror_log, mirror_log[-2000:]  # pip asked the mirror
+    seen = host.check_output("cat /tmp/ujh-ps.log && rm -f /tmp/ujh-ps.log")
+    assert re.search(r"bin/pip\S* .*install", seen), "the sampler never saw pip run"
+    assert mirror_secret not in seen, [line for line in seen.splitlines() if mirror_secret in line][:3]
+    assert host.run(f"{BASE}/env/bin/python -c 'import pamela'").rc == 0
+    pip_conf = host.file(f"{BASE}/pip.conf")
+    assert pip_conf.user == "root" and pip_conf.mode == 0o600
     pid = unit_pid(host, "jupyterhub.service")
     environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
     for name, value in environment.items():
         assert f"{name}={value}" in environ, (name, [line for line in environ if line.startswith(name)])
-    assert secret not in result.stdout + result.stderr
+    for value in (secret, mirror_secret):
+        assert value not in result.stdout + result.stderr
     assert secret not in host.file("/etc/systemd/system/jupyterhub.service").content_string
     assert secret not in host.check_output("runuser -u nobody -- systemctl show jupyterhub.service")
     env_file = host.file(f"{BASE}/hub.env")
     assert env_file.user == "root" and env_file.mode == 0o600
     assert run_site().returncode == 0
+    assert not host.file(f"{BASE}/pip.conf").exists, "the mirror's address outlived its setting"
     assert hub_health_through_traefik(hub_url) == 200
 
 

@@ -291,6 +291,29 @@ NOT_OURS = [
 ]
 
 
+# Issue 25: what a root task must never follow. The canaries are root's; the links to
+# them are planted by the hub's user with the groups its unit gives it.
+CANARIES = "/root/ujh-canary-file /root/ujh-canary-dir /root/ujh-canary-dir/kept /etc/shadow /etc/passwd"
+AS_HUB_USER = "setpriv --reuid=jupyterhub --regid=jupyterhub --groups=jupyterhub,jupyterhub-routes "
+
+
+def canary_stats(host):
+    """Owner, mode, size and mtime of every canary: equal before and after means untouched."""
+    return host.check_output(f"stat -c '%n %U:%G %a %s %Y' {CANARIES}")
+
+
+def plant_links(host, plants):
+    """Make root's canaries, then as the hub's user replace each PLANTS path by a link to its
+    target. Returns canary_stats from before the planting."""
+    host.check_output("install -d -m 0700 /root/ujh-canary-dir && umask 077 && echo canary > /root/ujh-canary-file "
+                      "&& echo kept > /root/ujh-canary-dir/kept")
+    before = canary_stats(host)
+    for link, target in plants.items():
+        host.check_output(AS_HUB_USER + f"ln -sfn {target} {link}.new")
+        host.check_output(AS_HUB_USER + f"mv -T {link}.new {link}")
+    return before
+
+
 def assert_nothing_of_ours_left(container, allowed=(), quiet=()):
     """After uninstall.yml: the host matches its record from before the first converge.
 
@@ -310,8 +333,18 @@ def assert_nothing_of_ours_left(container, allowed=(), quiet=()):
     left = [f for f in files_added if OURS.match(f + "/") and not f.startswith(tuple(NOT_OURS) + tuple(allowed))]
     assert not left, left
     assert not files_gone, files_gone
-    for section in ("users", "groups", "unit files"):
+    for section in ("users", "groups"):
         assert changes[section] == ([], []), (section, changes[section])
+    # OS packages stay (the README says so), and with them the unit files they ship
+    # (nftables.service with systemd_spawner): nothing else may be new.
+    units_added, units_gone = changes["unit files"]
+    shipped = set()
+    if changes["packages"][0]:
+        listing = subprocess.run(["podman", "exec", container, "dpkg", "-L", *changes["packages"][0]],
+                                 capture_output=True, text=True, check=True).stdout
+        shipped = {os.path.basename(path) for path in listing.split() if "/systemd/system/" in path}
+    assert [line for line in units_added if line.split()[0] not in shipped] == [] and units_gone == [], \
+        changes["unit files"]
     assert not [u for u in changes["units"][0] if "jupyter" in u], changes["units"]
     new_processes = [p for p in changes["processes"][0]
                      if p.split()[1] not in ("bash", "sh", "ps", "sort", "awk", "sshd", "python3", "sleep")]

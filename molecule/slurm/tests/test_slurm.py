@@ -13,7 +13,9 @@ from ujh_testlib import (
     UNINSTALL,
     api,
     assert_nothing_of_ours_left,
+    canary_stats,
     login,
+    plant_links,
     recap,
     run_in_kernel,
     run_site,
@@ -209,8 +211,19 @@ def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
 def test_uninstall_cancels_the_job_through_the_hub_and_leaves_nothing_on_the_login_node(alice, host, hub_url):
     spawn(alice, hub_url, {"profile": "small"})
     (job,) = jobs(host)
+    # Issue 25: links the hub's user planted where it writes; the uninstall's backup (tar)
+    # and removal run as root and must not follow them.
+    before = plant_links(host, {f"{BASE}/state/planted-file": "/root/ujh-canary-file",
+                                f"{BASE}/state/planted-dir": "/root/ujh-canary-dir",
+                                f"{BASE}/state/planted-shadow": "/etc/shadow",
+                                f"{BASE}/proxy/routes/planted-dir": "/root/ujh-canary-dir"})
     result = run_site(playbook=UNINSTALL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert canary_stats(host) == before
+    archive = host.check_output("tar -tvzf \"$(ls -d /var/backups/jupyterhub/*/ | tail -n 1)files.tar.gz\" "
+                                "| grep planted-")
+    assert sorted(line[0] for line in archive.splitlines()) == ["l", "l", "l"], archive  # links, not contents
+    host.check_output("rm -rf /root/ujh-canary-file /root/ujh-canary-dir")
     # batchspawner's own stop (scancel), through the hub's cleanup_servers: no job is left
     # to run out its time limit, and nothing of the hub is left on the login node.
     log = host.check_output("journalctl -u jupyterhub --since '-5min' -o cat --no-pager")
