@@ -217,9 +217,14 @@ def test_uninstall_cancels_the_job_through_the_hub_and_leaves_nothing_on_the_log
                                 f"{BASE}/state/planted-dir": "/root/ujh-canary-dir",
                                 f"{BASE}/state/planted-shadow": "/etc/shadow",
                                 f"{BASE}/proxy/routes/planted-dir": "/root/ujh-canary-dir"})
-    result = run_site(playbook=UNINSTALL)
+    result = run_site("-e", "hub_uninstall_backup=true", playbook=UNINSTALL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert canary_stats(host) == before
+    # Root's canaries as they were; /etc/shadow and /etc/passwd lose the hub's user (the
+    # uninstall removes it), and keep their owner and mode.
+    in_root = lambda stats: [line for line in stats.splitlines() if line.startswith("/root/")]  # noqa: E731
+    assert in_root(canary_stats(host)) == in_root(before)
+    assert host.check_output("stat -c '%U:%G %a' /etc/shadow /etc/passwd").split("\n") == ["root:shadow 640",
+                                                                                        "root:root 644"]
     archive = host.check_output("tar -tvzf \"$(ls -d /var/backups/jupyterhub/*/ | tail -n 1)files.tar.gz\" "
                                 "| grep planted-")
     assert sorted(line[0] for line in archive.splitlines()) == ["l", "l", "l"], archive  # links, not contents
@@ -234,6 +239,6 @@ def test_uninstall_cancels_the_job_through_the_hub_and_leaves_nothing_on_the_log
     again = run_site(playbook=UNINSTALL)
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
     # Alice's home was the site's before the first converge; slurmctld's state directory holds
-    # the cluster's record of the jobs (Slurm's, kept).
-    assert_nothing_of_ours_left("ujh-slurm", allowed=[f"/home/{USER}", "/var/lib/slurm/"])
+    # the cluster's record of the jobs (Slurm's, kept); the backup was asked for.
+    assert_nothing_of_ours_left("ujh-slurm", allowed=[f"/home/{USER}", "/var/lib/slurm/", "/var/backups/jupyterhub"])
     assert not host.file(BASE).exists
