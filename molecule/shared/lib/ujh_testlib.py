@@ -26,8 +26,12 @@ SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 
 
 def scenario_group_vars(scenario=SCENARIO):
-    config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text())
-    return config["provisioner"]["inventory"]["group_vars"]["jupyterhub_hosts"]
+    """The hub hosts' variables as Ansible sees them: the shared config's `all`, each one
+    replaced as a whole by the scenario's `jupyterhub_hosts` (never merged)."""
+    shared = yaml.safe_load((REPO / ".config" / "molecule" / "config.yml").read_text())
+    config = yaml.safe_load((REPO / "molecule" / scenario / "molecule.yml").read_text()) or {}
+    group_vars = config.get("provisioner", {}).get("inventory", {}).get("group_vars", {})
+    return {**shared["provisioner"]["inventory"]["group_vars"]["all"], **group_vars.get("jupyterhub_hosts", {})}
 
 
 def collection_default(name):
