@@ -130,7 +130,7 @@ changed_paths:
       mode differs, or they are missing or not a regular file), and the paths of O(remove) that exist,
       each with why (V(content), V(mode), V(owner), V(group), V(missing), V(not a regular file),
       V(removed)).
-    - A dictionary: its keys are not hidden by the O(entries)' no_log, as a list's items would be.
+    - A dictionary, because its keys are not hidden by the no_log of O(entries) as a list's items would be.
   returned: O(state=tried)
   type: dict
 restored_paths:
