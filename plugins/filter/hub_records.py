@@ -9,39 +9,30 @@ import re
 
 DOCUMENTATION = r"""
 name: hub_records
-short_description: Record the hub's contributions as KIND:PATH, and read paths and packages back from a record
+short_description: Record the contributions handed to the hub as KIND:PATH
 version_added: 0.2.0
 author: unopinionated.jupyterhub developers (@unopinionated)
 description:
   - Used by the C(hub) role. Every contribution handed to the hub (C(tasks/contribute.yml)) is recorded in
-    C(managed.json) as C(KIND:PATH); a C(hub_package) as C(hub_package:NAME), the name of its pinned spec.
+    C(managed.json) as C(KIND:PATH), a C(hub_package) as C(hub_package:NAME), the name of its pinned spec.
     What the last complete run recorded and this one did not is removed (C(tasks/service.yml)), and an
-    uninstall removes what the record names outside the base directory (C(tasks/uninstall.yml)).
-  - C(hub_records) makes the records of a list of contributions. C(hub_record_paths) returns the paths of
-    records that root may remove: normalized absolute paths strictly below one of O(roots), without C(..),
-    whitespace or control characters; anything else in a record (a hand-edited or corrupt C(managed.json))
-    is left alone. C(hub_record_packages) returns the package names of C(hub_package) records.
+    uninstall removes what the record names outside the base directory (C(tasks/uninstall.yml)); see the
+    C(hub_record_paths) and C(hub_record_packages) filters.
 options:
   _input:
-    description: Contributions (C(hub_records)) or records (C(hub_record_paths), C(hub_record_packages)).
+    description: Contributions, each with C(kind) and C(path).
     type: list
-    elements: raw
+    elements: dict
     required: true
-  roots:
-    description: The directories a removed path must be below (C(hub_record_paths)).
-    type: list
-    elements: str
 """
 
 EXAMPLES = r"""
 records: "{{ __hub_contribution | unopinionated.jupyterhub.hub_records }}"
-stale_files: "{{ stale | unopinionated.jupyterhub.hub_record_paths([jupyterhub_base_dir, '/etc']) }}"
-stale_packages: "{{ stale | unopinionated.jupyterhub.hub_record_packages }}"
 """
 
 RETURN = r"""
 _value:
-  description: Records (C(KIND:PATH)), paths, or package names.
+  description: One C(KIND:PATH) record per contribution.
   type: list
   elements: str
 """

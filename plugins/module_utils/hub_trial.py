@@ -116,7 +116,7 @@ def check_database(app):
             connection.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as e:
-        message = "%s: %s" % (type(e).__name__, str(e).split("\n(Background on this error")[0])
+        message = "%s: %s" % (type(e).__name__, str(e).split("\n(Background on this error", maxsplit=1)[0])
         if url.password:
             message = message.replace(url.password, "[password]")
         raise Failed(None, None, message, where="the database of hub_db_url (%s)" % url.render_as_string())
@@ -137,4 +137,4 @@ def trial(staged):
 
 
 if __name__ == "__main__":
-    print(json.dumps(trial(sys.argv[1])))
+    sys.stdout.write(json.dumps(trial(sys.argv[1])) + "\n")

@@ -14,7 +14,7 @@ description:
     become healthy.
   - With O(state=tried), compares O(entries) (content, owner, group and mode) and O(remove) with the
     host, and returns the paths that differ, so that the role writes only those. When anything differs, it copies
-    the base configuration and every C(config.d) fragment, with O(files) applied, into a private
+    the base configuration and every C(config.d) fragment, with O(entries) applied, into a private
     directory and loads it with the hub environment's Python as the hub's user, the way JupyterHub
     loads it (C(JupyterHub.load_config_file), traits of the JupyterHub application validated, the
     configured spawner, authenticator and proxy classes imported and their configured traits
