@@ -47,13 +47,39 @@ options:
     required: true
   entries:
     description:
-      - Every file this run writes, as the hub role's C(contribute) entry point takes them
-        (C(path), C(content), C(kind), and optionally C(owner), C(group), C(mode)). Paths under the
+      - Every file this run writes, as the hub role's C(contribute) entry point takes them. Paths under the
         base configuration's C(config.d) ending in C(.py) are part of the configuration that is tried.
-      - The contents are hidden from Ansible's output (fragments may hold secrets).
     type: list
     elements: dict
     default: []
+    suboptions:
+      path:
+        description: The file's absolute path on the host.
+        type: str
+        required: true
+      content:
+        description: The file's content; hidden from Ansible's output (fragments may hold secrets).
+        type: str
+        default: ""
+      kind:
+        description: C(fragment), C(config), C(unit), C(manifest), C(dropin) or C(file); its O(defaults) apply.
+        type: str
+      owner:
+        description: The file's owner (else its kind's default).
+        type: str
+      group:
+        description: The file's group (else its kind's default).
+        type: str
+      mode:
+        description: The file's mode, octal (else its kind's default).
+        type: raw
+      validate:
+        description: The command the role's C(copy) validates the file with (not used here).
+        type: str
+      secret:
+        description: The role hides the file's content when it writes it (not used here).
+        type: bool
+        default: false
   defaults:
     description:
       - The owner, group and mode of each C(kind) of entry, for entries that set none.
@@ -130,7 +156,6 @@ changed_paths:
       mode differs, or they are missing or not a regular file), and the paths of O(remove) that exist,
       each with why (V(content), V(mode), V(owner), V(group), V(missing), V(not a regular file),
       V(removed)).
-    - A dictionary, because its keys are not hidden by the no_log of O(entries) as a list's items would be.
   returned: O(state=tried)
   type: dict
 restored_paths:
@@ -418,7 +443,16 @@ def main():
         argument_spec=dict(
             state=dict(type="str", choices=["tried", "restored", "probed"], default="tried"),
             base_config=dict(type="path", required=True),
-            entries=dict(type="list", elements="dict", default=[], no_log=True),
+            entries=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="str", required=True),
+                content=dict(type="str", default="", no_log=True),
+                kind=dict(type="str"),
+                owner=dict(type="str"),
+                group=dict(type="str"),
+                mode=dict(type="raw"),
+                validate=dict(type="str"),
+                secret=dict(type="bool", default=False),
+            )),
             defaults=dict(type="dict", default={}),
             remove=dict(type="list", elements="path", default=[]),
             python=dict(type="path"),
@@ -440,8 +474,8 @@ def main():
     if p["state"] == "probed":
         probe(module)
 
-    entries = [entry for entry in p["entries"] if entry.get("path")]
-    staged_files = {entry["path"]: str(entry.get("content", "")).encode() for entry in entries}
+    entries = p["entries"]
+    staged_files = {entry["path"]: entry["content"].encode() for entry in entries}
     changed_paths = {path: "removed" for path in p["remove"] if os.path.lexists(path)}
     for entry in entries:
         why = differs(entry["path"], staged_files[entry["path"]], attributes(entry, p["defaults"]))

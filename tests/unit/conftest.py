@@ -23,11 +23,11 @@ for role in ("hub", "proxy", "slurm_spawner", "systemd_spawner"):
     sys.path.insert(0, str(ROOT / "roles" / role / "files"))
 # The plugins import each other as Ansible loads them (ansible_collections.unopinionated.
 # jupyterhub.plugins...): a link under that name to this checkout, wherever it is cloned.
-_COLLECTIONS = Path(tempfile.mkdtemp(prefix="ujh-unit-collections-"))
-(_COLLECTIONS / "ansible_collections" / "unopinionated").mkdir(parents=True)
-(_COLLECTIONS / "ansible_collections" / "unopinionated" / "jupyterhub").symlink_to(ROOT)
-sys.path.insert(0, str(_COLLECTIONS))
-atexit.register(shutil.rmtree, _COLLECTIONS, ignore_errors=True)
+COLLECTIONS = Path(tempfile.mkdtemp(prefix="ujh-unit-collections-"))
+(COLLECTIONS / "ansible_collections" / "unopinionated").mkdir(parents=True)
+(COLLECTIONS / "ansible_collections" / "unopinionated" / "jupyterhub").symlink_to(ROOT)
+sys.path.insert(0, str(COLLECTIONS))
+atexit.register(shutil.rmtree, COLLECTIONS, ignore_errors=True)
 
 # Names that break something when they reach a rule, a Go template, YAML or a shell.
 HOSTILE_NAMES = [

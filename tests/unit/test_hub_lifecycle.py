@@ -8,6 +8,10 @@ import os
 import pwd
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
+
+from conftest import COLLECTIONS
 
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_trial
 from ansible_collections.unopinionated.jupyterhub.plugins.modules import hub_lifecycle
@@ -131,3 +135,33 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path):
         "10-db": 'c.JupyterHub.db_url = "mysql+pymysql://hub:s3cr%40t@127.0.0.1:1/jupyterhub"\n'}))
     assert outcome["error"]["where"].startswith("the database of hub_db_url (mysql+pymysql://hub:***@")
     assert "OperationalError" in outcome["error"]["message"] and "s3cr" not in json.dumps(outcome)
+
+
+def test_only_the_contents_are_hidden_from_ansibles_output(tmp_path):
+    """Run by Ansible, as the role runs it: a fragment that does not load is named (path, line),
+    its content (a secret) is not shown, and nothing is written."""
+    (tmp_path / "hub").mkdir()
+    directory = staged(tmp_path / "hub")
+    fragment = f"{directory}/config.d/20-secret.py"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(textwrap.dedent(f"""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - unopinionated.jupyterhub.hub_lifecycle:
+                base_config: {directory}/jupyterhub_config.py
+                python: {sys.executable}
+                user: {ME}
+                entries:
+                  - {{kind: fragment, path: {fragment}, content: "c.X.token = 'tok-hunter2'\\nc.Y = (\\n"}}
+                defaults: {{fragment: {{owner: {ME}, group: {MY_GROUP}, mode: "0640"}}}}
+                backup: {directory}/previous-config.json
+        """))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-v", str(playbook)],
+                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert f"fragment {fragment}, line 2: SyntaxError" in output, output[-3000:]
+    assert "tok-hunter2" not in output and not os.path.exists(fragment)
+    assert not os.path.exists(f"{directory}/previous-config.json")
