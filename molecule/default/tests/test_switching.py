@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from ujh_testlib import BASE, CONFIG_D, DROPIN_DIR, STATE, api, login, run_site, unit_pid, wait_until
+from ujh_testlib import BASE, CONFIG_D, DROPIN_DIR, STATE, api, converge, login, unit_pid, wait_until
 
 USER = "switcher"
 SYSTEMD_SPAWNER = {
@@ -36,12 +36,6 @@ SYSTEMD_SPAWNER_PATHS = [
 @pytest.fixture(scope="module")
 def session(hub_url):
     return login(hub_url, USER)
-
-
-def converge(*args):
-    result = run_site(*args)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result
 
 
 def hub_is_healthy(host):

@@ -181,6 +181,13 @@ def run_site(*args, inventory=None, cwd=None, timeout=900, playbook=SITE):
     )
 
 
+def converge(*args, **kwargs):
+    """run_site that must succeed; the run's result (its output ends the failure's message)."""
+    result = run_site(*args, **kwargs)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
 def recap(result):
     """The PLAY RECAP counters of a run, e.g. {"ok": 12, "changed": 0, "failed": 1}."""
     import re

@@ -11,7 +11,7 @@ import re
 import pytest
 import testinfra
 
-from ujh_testlib import STATE, api, login, run_site, wait_until
+from ujh_testlib import STATE, api, converge, login, wait_until
 
 NAME = "hub.ujh.test"
 ROOT = "/root/pebble-root.pem"  # pebble's issuing root, fetched by the client host
@@ -21,12 +21,6 @@ ROOT = "/root/pebble-root.pem"  # pebble's issuing root, fetched by the client h
 def client():
     """The ACME server's host: the outside client, with names for the hub and pebble."""
     return testinfra.get_host("podman://ujh-pebble")
-
-
-def converge(*args):
-    result = run_site(*args)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result
 
 
 def served_certificate(client, servername=NAME):
