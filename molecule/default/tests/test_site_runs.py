@@ -44,25 +44,10 @@ def test_a_fragment_with_a_syntax_error_is_rejected_and_the_hub_keeps_running(ho
     assert host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0
 
 
-def test_fragments_the_site_removes_are_deleted_and_the_hub_restarts(host):
-    extra = dict(FRAGMENTS, **{"90-extra": "c.JupyterHub.shutdown_on_logout = False\n"})
-    result = run_site("-e", json.dumps({"hub_config_fragments": extra}))
-    assert result.returncode == 0, result.stdout[-3000:]
-    fragment = host.file(f"{BASE}/config.d/90-extra.py")
-    assert fragment.exists and fragment.mode == 0o640 and fragment.user == "root"
-    pid_with_extra = unit_pid(host, "jupyterhub.service")
-
-    # A complete run (no --tags): only that sees every role's part and removes the rest.
-    result = run_site()
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert not host.file(f"{BASE}/config.d/90-extra.py").exists
-    for name in FRAGMENTS:
-        assert host.file(f"{BASE}/config.d/{name}.py").exists
-    assert unit_pid(host, "jupyterhub.service") != pid_with_extra, "removing a fragment must restart the hub"
-    wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0, what="hub health")
-
-
-def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directory(host, tmp_path):
+def test_fragments_from_the_sites_inventory_are_written_then_removed_with_a_restart(host, tmp_path):
+    """Fragment files ({src: ...}, {template: ...}) are found in a site repository's inventory
+    directory whatever the working directory; preflight looks where the task looks; and the
+    next complete run, without them, removes them and restarts the hub."""
     # A site repository: the inventory with its own files/ and templates/ beside it.
     inventory = tmp_path / "site" / "inventories" / "production"
     shutil.copytree(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent, inventory)
@@ -82,8 +67,11 @@ def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directo
     result = run_site("-e", json.dumps({"hub_config_fragments": fragments}),
                       inventory=inventory / "ansible_inventory.yml", cwd=elsewhere)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "c.JupyterHub.shutdown_on_logout = False" in host.file(f"{BASE}/config.d/40-from-file.py").content_string
+    from_file = host.file(f"{BASE}/config.d/40-from-file.py")
+    assert "c.JupyterHub.shutdown_on_logout = False" in from_file.content_string
+    assert from_file.mode == 0o640 and from_file.user == "root"
     assert '{"site_user": "jupyterhub"}' in host.file(f"{BASE}/config.d/41-from-template.py").content_string
+    pid_with_extra = unit_pid(host, "jupyterhub.service")
 
     # Preflight looks where the task looks: a file missing there stops the play first.
     (inventory / "files" / "40-from-file.py").unlink()
@@ -97,9 +85,16 @@ def test_fragment_files_are_found_in_the_sites_inventory_not_the_working_directo
     assert str(inventory / "files" / "40-from-file.py") in output
     assert recap(result)["changed"] == 0 and managed_files_fingerprint(host) == before
 
-    result = run_site()  # back to the scenario's fragments
+    # A complete run (no --tags) with the scenario's fragments: only that sees every role's
+    # part and removes the rest, with one restart of the hub.
+    result = run_site()
     assert result.returncode == 0, result.stdout[-3000:]
-    assert not host.file(f"{BASE}/config.d/40-from-file.py").exists
+    for name in ("40-from-file", "41-from-template"):
+        assert not host.file(f"{BASE}/config.d/{name}.py").exists
+    for name in FRAGMENTS:
+        assert host.file(f"{BASE}/config.d/{name}.py").exists
+    assert unit_pid(host, "jupyterhub.service") != pid_with_extra, "removing a fragment must restart the hub"
+    wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0, what="hub health")
 
 
 def test_root_never_follows_a_link_the_hubs_user_planted(host):
