@@ -114,12 +114,14 @@ def test_disabling_the_culler_removes_it_cleanly(host, hub_url):
     result = run_site("-e", json.dumps({"culler_enabled": False}))
     assert result.returncode == 0, result.stdout[-3000:]
     assert not host.file(f"{BASE}/config.d/50-idle-culler.py").exists
+    assert not host.file(f"{BASE}/unopinionated_jupyterhub_idle_culler.py").exists
     assert host.run("pgrep -f '[j]upyterhub_idle_culler'").rc != 0
     assert https_session().get(f"{hub_url}/hub/api/", timeout=30).status_code == 200
     # Converging back to the scenario's settings brings it back.
     result = run_site("--tags", "culler")
     assert result.returncode == 0, result.stdout[-3000:]
     assert host.file(f"{BASE}/config.d/50-idle-culler.py").exists
+    assert host.file(f"{BASE}/unopinionated_jupyterhub_idle_culler.py").mode == 0o644
 
 
 def test_the_sites_extra_ca_certificate_is_trusted(host):
