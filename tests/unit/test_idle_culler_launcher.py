@@ -2,7 +2,6 @@
 culler dies with the hub that started it, and never outlives a hub that is already gone.
 Real processes: a parent that starts the launcher, then is killed with SIGKILL."""
 
-import os
 import signal
 import subprocess
 import sys
