@@ -1,8 +1,8 @@
 """Every public role variable is documented in meta/argument_specs.yml and vice versa."""
 
-from pathlib import Path
-
+import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,6 +12,10 @@ ROLES = ROOT / "roles"
 PUBLIC_ROLES = sorted(p.name for p in ROLES.iterdir() if (p / "meta" / "argument_specs.yml").exists())
 # The internal role _common holds the collection-wide settings, prefixed jupyterhub_.
 PREFIX = {"_common": "jupyterhub"}
+# The collection's one reader of the lock grammar (the roles run it on the hosts).
+_spec = importlib.util.spec_from_file_location("venv_check", ROLES / "_common/files/venv_check.py")
+VENV_CHECK = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(VENV_CHECK)
 
 
 def prefix(role):
@@ -32,6 +36,8 @@ def test_defaults_and_argument_specs_name_the_same_variables(role):
     specs = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]
     for entry_point, spec in specs.items():
         documented = set(spec["options"])
+        if all(name.startswith("__") for name in documented):
+            continue  # an internal entry point (venv, contribute): its options are its parameters
         assert documented == defaults, (
             f"{role}:{entry_point}: only in defaults {sorted(defaults - documented)}, "
             f"only in argument_specs {sorted(documented - defaults)}"
@@ -56,18 +62,21 @@ def test_internal_variables_live_only_in_vars(role):
 
 @pytest.mark.parametrize("lock", ["hub/files/requirements.txt", "systemd_spawner/files/user-requirements.txt"])
 def test_pinned_requirements_are_all_exact_and_hashed(lock):
-    # pip's reading: continuation lines joined; every entry NAME==VERSION with its hashes
+    # Read as the roles read it (venv_check.py): every entry NAME==VERSION with its hashes
     # (tools/hash-lock), so pip installs the lock in hash-checking mode.
-    text = re.sub(r"\s*\\\s*\n\s*", " ", (ROLES / lock).read_text())
-    entries = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    text = (ROLES / lock).read_text()
+    entries = list(VENV_CHECK.logical_lines(text.splitlines()))
     assert entries, f"the lock file {lock} is empty"
-    pattern = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s;]+( --hash=sha256:[0-9a-f]{64})+$")
-    assert all(pattern.match(entry) for entry in entries), [e[:80] for e in entries if not pattern.match(e)]
+    pins = VENV_CHECK.pins(text)
+    assert len(pins) == len(entries), [e[:80] for e in entries if not VENV_CHECK.PIN.match(e)]
+    assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for _, hashes in pins.values() for h in hashes)
+    assert all(hashes for _, hashes in pins.values()), [name for name, (_, hashes) in pins.items() if not hashes]
 
 
 def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_the_spawners():
-    dev = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M))
-    lock = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "roles/hub/files/requirements.txt").read_text(), re.M))
+    dev = {name: version for name, (version, _) in VENV_CHECK.pins((ROOT / "requirements-dev.txt").read_text()).items()}
+    lock = {name: version for name, (version, _) in
+            VENV_CHECK.pins((ROOT / "roles/hub/files/requirements.txt").read_text()).items()}
     traefik = load(ROOT / "roles/proxy/defaults/main.yml")["proxy_traefik_pip_spec"].split("==")
     assert dev["jupyterhub"] == lock["jupyterhub"]
     assert dev["jupyterhub-traefik-proxy"] == lock["jupyterhub-traefik-proxy"]
@@ -76,3 +85,18 @@ def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_the_spawne
     assert ["jupyterhub-systemdspawner", dev["jupyterhub-systemdspawner"]] == systemdspawner
     batch = load(ROOT / "roles/slurm_spawner/defaults/main.yml")["slurm_spawner_batchspawner_spec"].split("==")
     assert ["batchspawner", dev["batchspawner"]] == batch
+
+
+def test_internal_entry_points_are_task_files_called_by_their_name():
+    """tasks_from must name the entry point (no .yml), or Ansible skips its argument spec."""
+    calls = {}
+    for path in list(ROLES.glob("*/tasks/*.yml")) + list((ROOT / "playbooks").glob("*.yml")):
+        for role, entry in re.findall(r"name: \"?unopinionated\.jupyterhub\.([\w{} .]+?)\"?\n\s+tasks_from: (\S+)",
+                                      path.read_text()):
+            calls.setdefault(entry, set()).add(path.name)
+    assert not [e for e in calls if e.endswith(".yml")], calls
+    for role in PUBLIC_ROLES:
+        specs = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]
+        for entry_point in specs:
+            assert (ROLES / role / "tasks" / f"{entry_point}.yml").exists(), f"{role}: {entry_point}"
+    assert {"venv", "contribute", "preflight"} <= set(calls), calls

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 
 DOCUMENTATION = r"""
@@ -39,26 +41,30 @@ _value:
   type: str
 """
 
+
+def _venv_check():
+    """The collection's one reader of the lock grammar, the script the roles run on the hosts
+    (roles/_common/files/venv_check.py; it runs nothing when imported)."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "_common", "files", "venv_check.py")
+    spec = importlib.util.spec_from_file_location("unopinionated_jupyterhub_venv_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+VENV_CHECK = _venv_check()
+# An exact pin and nothing else (no extras, marker or option): the entries the table completes.
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#\\]+)$")
-
-
-def _normalize(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
+_normalize = VENV_CHECK.normalize
 
 
 def _logical_lines(text):
+    """Continuation lines joined; comment lines kept (the output keeps every line)."""
     return re.sub(r"\\[ \t]*\n", " ", text).splitlines()
 
 
 def _table(text):
-    known = {}
-    for line in _logical_lines(text):
-        words = line.split("#", 1)[0].split()
-        if words and PIN.match(words[0]):
-            name, version = PIN.match(words[0]).groups()
-            hashes = [w for w in words[1:] if w.startswith("--hash=")]
-            known[(_normalize(name), version)] = hashes
-    return known
+    return {(name, version): hashes for name, (version, hashes) in VENV_CHECK.pins(text).items()}
 
 
 def known_hashes(requirements, table):
@@ -72,6 +78,12 @@ def known_hashes(requirements, table):
     return "\n".join(out) + ("\n" if requirements.endswith("\n") else "")
 
 
+def lock_entries(requirements):
+    """The entries of a requirements text, one logical line each (comments dropped,
+    continuation lines joined): what a new environment misses, all of it."""
+    return list(VENV_CHECK.logical_lines(requirements.splitlines()))
+
+
 class FilterModule:
     def filters(self):
-        return {"known_hashes": known_hashes}
+        return {"known_hashes": known_hashes, "lock_entries": lock_entries}

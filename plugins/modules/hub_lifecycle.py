@@ -158,6 +158,12 @@ changed_paths:
       V(removed)).
   returned: O(state=tried)
   type: dict
+attributes:
+  description:
+    - For each path of O(entries) in RV(changed_paths), the owner, group and mode to write it with,
+      the entry's own, else its kind's in O(defaults) (null where neither says).
+  returned: O(state=tried)
+  type: dict
 restored_paths:
   description: Paths that were put back (or removed, when they did not exist before).
   returned: O(state=restored)
@@ -255,6 +261,21 @@ def attributes(entry, defaults):
     """Owner, group and mode of an entry: its own, else its kind's default."""
     default = defaults.get(entry.get("kind"), {})
     return {key: entry[key] if entry.get(key) is not None else default.get(key) for key in ("owner", "group", "mode")}
+
+
+def compare(entries, remove, defaults):
+    """What differs on the host ({path: why}: entries, and the paths of remove that exist), and
+    the owner, group and mode each differing entry must be written with: the one place they
+    are resolved, so that what is written is what was compared."""
+    changed = {path: "removed" for path in remove if os.path.lexists(path)}
+    written = {}
+    for entry in entries:
+        wanted = attributes(entry, defaults)
+        why = differs(entry["path"], entry["content"].encode(), wanted)
+        if why:
+            changed[entry["path"]] = why
+            written[entry["path"]] = wanted
+    return changed, written
 
 
 def save_backup(module, paths, backup):
@@ -476,11 +497,7 @@ def main():
 
     entries = p["entries"]
     staged_files = {entry["path"]: entry["content"].encode() for entry in entries}
-    changed_paths = {path: "removed" for path in p["remove"] if os.path.lexists(path)}
-    for entry in entries:
-        why = differs(entry["path"], staged_files[entry["path"]], attributes(entry, p["defaults"]))
-        if why:
-            changed_paths[entry["path"]] = why
+    changed_paths, written = compare(entries, p["remove"], p["defaults"])
 
     unknown = []
     if changed_paths and module.check_mode and not os.path.exists(p["python"]):
@@ -491,7 +508,8 @@ def main():
             save_backup(module, sorted(set(staged_files) | set(p["remove"])), p["backup"])
     for option in unknown:
         module.warn("The hub's configuration sets %s, which its class does not know (a typo?)." % option)
-    module.exit_json(changed=bool(changed_paths), changed_paths=changed_paths, warnings_from_trial=unknown)
+    module.exit_json(changed=bool(changed_paths), changed_paths=changed_paths, attributes=written,
+                     warnings_from_trial=unknown)
 
 
 if __name__ == "__main__":

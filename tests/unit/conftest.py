@@ -19,7 +19,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-for role in ("hub", "proxy", "slurm_spawner", "systemd_spawner"):
+for role in ("_common", "hub", "proxy", "slurm_spawner", "systemd_spawner"):
     sys.path.insert(0, str(ROOT / "roles" / role / "files"))
 # The plugins import each other as Ansible loads them (ansible_collections.unopinionated.
 # jupyterhub.plugins...): a link under that name to this checkout, wherever it is cloned.

@@ -66,6 +66,23 @@ def test_an_entrys_own_attributes_win_over_its_kinds():
     assert hub_lifecycle.attributes({"kind": "other"}, defaults) == {"owner": None, "group": None, "mode": None}
 
 
+def test_what_differs_is_written_with_the_attributes_it_was_compared_with(tmp_path):
+    """The role's copy task takes owner, group and mode from here, not from its own defaults."""
+    same, other = tmp_path / "same.py", tmp_path / "other.py"
+    same.write_text("x\n")
+    same.chmod(0o640)
+    mine = {"owner": ME, "group": MY_GROUP}
+    defaults = {"fragment": dict(mine, mode="0640"), "file": dict(mine, mode="0644")}
+    entries = [{"kind": "fragment", "path": str(same), "content": "x\n", "owner": None},
+               {"kind": "fragment", "path": str(other), "content": "y\n", "mode": "0600"},
+               {"kind": "file", "path": str(tmp_path / "new.py"), "content": "z\n"}]
+    stale = tmp_path / "stale.py"
+    stale.write_text("")
+    changed, written = hub_lifecycle.compare(entries, [str(stale), str(tmp_path / "gone")], defaults)
+    assert changed == {str(other): "missing", str(tmp_path / "new.py"): "missing", str(stale): "removed"}
+    assert written == {str(other): dict(mine, mode="0600"), str(tmp_path / "new.py"): defaults["file"]}
+
+
 # The trial: a staged configuration as the module stages it (base config, config.d/).
 BASE = """import glob, os
 c = get_config()  # noqa

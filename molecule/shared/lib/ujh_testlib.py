@@ -4,6 +4,7 @@ Tests talk to the hosts through testinfra's podman connection (fast) and to
 the hub over HTTPS from the controller, as a user's browser would.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -20,6 +21,10 @@ import urllib3
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
+# The collection's one reader of the lock grammar (the roles run it on the hosts).
+_spec = importlib.util.spec_from_file_location("venv_check", REPO / "roles/_common/files/venv_check.py")
+VENV_CHECK = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(VENV_CHECK)
 SITE = REPO / "playbooks" / "site.yml"
 UNINSTALL = REPO / "playbooks" / "uninstall.yml"
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
@@ -365,12 +370,7 @@ def assert_nothing_of_ours_left(container, allowed=(), quiet=()):
 
 
 def lock_entries(text):
-    """{normalized name: (version, sorted sha256 hashes)} of a pip requirements text."""
-    text = re.sub(r"\s*\\\s*\n\s*", " ", text)  # continuation lines joined, as pip reads them
-    found = {}
-    for line in text.splitlines():
-        match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;#]+)", line)
-        if match:
-            name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-            found[name] = (match.group(3), sorted(re.findall(r"--hash=sha256:([0-9a-f]{64})", line)))
-    return found
+    """{normalized name: (version, sorted sha256 hashes)} of a pip requirements text, read by
+    the collection's own lock reader (roles/_common/files/venv_check.py)."""
+    return {name: (version, sorted(h.split(":", 1)[1] for h in hashes))
+            for name, (version, hashes) in VENV_CHECK.pins(text).items()}

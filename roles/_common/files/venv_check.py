@@ -13,6 +13,9 @@ With --lock as argv[1] it prints instead the environment's installed set as a lo
 (pip, setuptools and wheel aside, as pip freeze leaves them out), sorted by name,
 with the hashes of the stdin lock's entry where it pins that very version, and as
 NAME==VERSION (installed by name, no hash) otherwise.
+
+It is also the collection's one reader of the lock grammar: the known_hashes filter,
+tools/hash-lock and the tests import logical_lines, pins and normalize from this file.
 """
 
 import json
@@ -23,7 +26,10 @@ import sysconfig
 from importlib import metadata
 
 HASH = re.compile(r"\s+--hash[=\s]\S+")
-PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#]+)\s*(;[^#]*)?")
+# NAME[extras]==VERSION [; marker]: a version of PEP 440's characters only, ending the entry
+# or followed by its marker; any other line is not a pin (pip judges it, and says why).
+PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)"
+                 r"\s*(;\s*[^#\s][^#]*)?(?:#.*)?$")
 
 
 def normalize(name):
@@ -47,6 +53,17 @@ def logical_lines(lines):
         yield joined
 
 
+def pins(text):
+    """{normalized name: (version, [--hash=... options])} of the NAME==VERSION entries of a
+    requirements text (markers not evaluated: every entry, as a lock lists them)."""
+    found = {}
+    for line in logical_lines(text.splitlines()):
+        match = PIN.match(HASH.sub("", line))
+        if match:
+            found[normalize(match.group(1))] = (match.group(3), [h.strip() for h in HASH.findall(line)])
+    return found
+
+
 def wanted(lines):
     for line in logical_lines(lines):
         match = PIN.match(HASH.sub("", line))
@@ -60,34 +77,48 @@ def wanted(lines):
             except ImportError:  # pip vendors packaging; fall back to pip on a marker
                 yield line.strip(), None, None
                 continue
-            if not Marker(marker[1:].strip()).evaluate():
+            try:
+                applies = Marker(marker[1:].strip()).evaluate()
+            except Exception:  # an invalid marker: pip says what is wrong with it
+                yield line.strip(), None, None
+                continue
+            if not applies:
                 continue
         yield line, normalize(name), version
 
 
-# In sys.path order, the first of a name wins, as for imports: a venv that also sees the
-# system's site-packages (the users' env, for pip install --user) must be judged by its own.
-installed = {}
-for dist in metadata.distributions():
-    installed.setdefault(normalize(dist.metadata["Name"] or ""), (dist.metadata["Name"], dist.version))
+def installed_distributions():
+    """{normalized name: (name, version)} of this interpreter's environment."""
+    # In sys.path order, the first of a name wins, as for imports: a venv that also sees the
+    # system's site-packages (the users' env, for pip install --user) must be judged by its own.
+    installed = {}
+    for dist in metadata.distributions():
+        installed.setdefault(normalize(dist.metadata["Name"] or ""), (dist.metadata["Name"], dist.version))
+    return installed
 
-if sys.argv[1:] == ["--lock"]:
-    hashes = {(name, version): [h.strip() for h in HASH.findall(line)] for line, name, version in wanted(sys.stdin)}
-    print("# The hub environment as installed (written back by unopinionated.jupyterhub:")
-    print("# hub_venv_lock_write_back). Commit it and set hub_venv_requirements_file to it:")
-    print("# entries with --hash are checked; entries without were installed by name.")
-    for key, (name, version) in sorted(installed.items()):
-        if key not in ("pip", "setuptools", "wheel"):
-            print(" \\\n    ".join([f"{name}=={version}"] + hashes.get((key, version), [])))
-    sys.exit()
 
-missing = [pin for pin, name, version in wanted(sys.stdin)
-           if name is None or installed.get(name, (None, None))[1] != version]
-# The collection's .pth file (argv[1]: its wanted content): where it goes, and is it there?
-pth = os.path.join(sysconfig.get_paths()["purelib"], "unopinionated_jupyterhub.pth")
-try:
-    with open(pth) as f:
-        pth_ok = f.read() == sys.argv[1]
-except OSError:
-    pth_ok = False
-print(json.dumps({"missing": missing, "pth": pth, "pth_ok": pth_ok}))
+def main(argv, stdin):
+    installed = installed_distributions()
+    if argv == ["--lock"]:
+        hashes = {(name, version): [h.strip() for h in HASH.findall(line)] for line, name, version in wanted(stdin)}
+        print("# The hub environment as installed (written back by unopinionated.jupyterhub:")
+        print("# hub_venv_lock_write_back). Commit it and set hub_venv_requirements_file to it:")
+        print("# entries with --hash are checked; entries without were installed by name.")
+        for key, (name, version) in sorted(installed.items()):
+            if key not in ("pip", "setuptools", "wheel"):
+                print(" \\\n    ".join([f"{name}=={version}"] + hashes.get((key, version), [])))
+        return
+    missing = [pin for pin, name, version in wanted(stdin)
+               if name is None or installed.get(name, (None, None))[1] != version]
+    # The collection's .pth file (argv[0]: its wanted content): where it goes, and is it there?
+    pth = os.path.join(sysconfig.get_paths()["purelib"], "unopinionated_jupyterhub.pth")
+    try:
+        with open(pth) as f:
+            pth_ok = f.read() == argv[0]
+    except OSError:
+        pth_ok = False
+    print(json.dumps({"missing": missing, "pth": pth, "pth_ok": pth_ok}))
+
+
+if __name__ == "__main__":  # also under python -c, as the roles run it
+    main(sys.argv[1:], sys.stdin)
