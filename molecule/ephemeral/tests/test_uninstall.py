@@ -20,7 +20,7 @@ def test_uninstall_stops_the_servers_through_the_hub_and_leaves_nothing(host, hu
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     backups = host.run(f"ls {BACKUPS}").stdout.split()
     assert len(backups) == 1, backups
-    for part in ("jupyterhub.sqlite", "files.tar.gz", "proxy.tar.gz", "hub-env.txt"):
+    for part in ("jupyterhub.sqlite", "files.tar.gz", "hub-env.txt"):
         assert host.file(f"{BACKUPS}/{backups[0]}/{part}").exists, part
 
     # The hub stopped the server (its spawner's stop), not the slice's safety net.

@@ -81,7 +81,7 @@ def test_upgrade_keeps_the_user_served_then_rolls_back(host, hub_url):
     head, db = host.check_output(f"{BASE}/env/bin/python -c \"{HEAD_AND_DB}\"").split()
     assert db == head, f"schema {db}, JupyterHub's head {head}"
     backup = re.search(r"backed up in (/\S+?)\. ", up.stdout).group(1)
-    for part in ("jupyterhub.sqlite", "files.tar.gz", "proxy.tar.gz", "hub-env.txt"):
+    for part in ("jupyterhub.sqlite", "files.tar.gz", "hub-env.txt"):
         assert host.file(f"{backup}/{part}").exists, part
     assert host.file(backup).mode == 0o700 and host.file(backup).user == "root"
     assert f"jupyterhub=={pinned(PREVIOUS, 'jupyterhub')}" in host.file(f"{backup}/hub-env.txt").content_string
