@@ -5,9 +5,26 @@
 from __future__ import annotations
 
 import difflib
+import os
 
+import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "roles")
+
+
+def collection_variables(roles=ROLES):
+    """Every option of every entry point of the collection's roles' argument specs."""
+    names = set()
+    for role in sorted(os.listdir(roles)):
+        path = os.path.join(roles, role, "meta", "argument_specs.yml")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                specs = (yaml.safe_load(f) or {}).get("argument_specs") or {}
+            for entry in specs.values():
+                names.update((entry or {}).get("options") or {})
+    return names
 
 
 class ActionModule(ActionBase):
@@ -19,9 +36,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         names = self._task.args.get("names", [])
-        known = set(self._task.args.get("known", []))
+        known = set(self._task.args.get("known") or collection_variables())
         if not isinstance(names, list) or not known:
-            raise AnsibleActionFail("check_variables needs names (a list) and known (a non-empty list)")
+            raise AnsibleActionFail("check_variables needs names (a list), and known (a non-empty list) if given")
         unknown = sorted(name for name in names if name not in known and not name.startswith("__"))
         warnings = []
         for name in unknown:

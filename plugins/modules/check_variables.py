@@ -13,7 +13,7 @@ description:
   - Runs on the controller only. For every name in O(names) that is not in O(known), warns, naming the
     nearest known variable when one is close (C(hub_publc_url) -> C(hub_public_url)).
   - Used by every role's preflight with the names of all variables starting C(hub_), C(proxy_),
-    C(culler_), C(slurm_spawner_), C(systemd_spawner_) or C(jupyterhub_), and the options of the
+    C(culler_), C(slurm_spawner_), C(systemd_spawner_) or C(jupyterhub_), against the options of the
     collection's C(meta/argument_specs.yml).
 version_added: 0.2.0
 author: unopinionated.jupyterhub developers (@unopinionated)
@@ -24,10 +24,11 @@ options:
     elements: str
     required: true
   known:
-    description: The variables the collection reads.
+    description:
+      - The variables the collection reads. When omitted, every option of the collection's roles'
+        C(meta/argument_specs.yml), read by the action on the controller.
     type: list
     elements: str
-    required: true
 attributes:
   check_mode:
     support: full
@@ -43,6 +44,10 @@ attributes:
 
 EXAMPLES = r"""
 - name: Warn about typos in the collection's variables
+  unopinionated.jupyterhub.check_variables:
+    names: "{{ query('ansible.builtin.varnames', '^(hub|proxy)_') }}"
+
+- name: The same against a list of one's own
   unopinionated.jupyterhub.check_variables:
     names: "{{ query('ansible.builtin.varnames', '^(hub|proxy)_') }}"
     known: [hub_public_url, proxy_https_port]
