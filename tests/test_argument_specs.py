@@ -69,14 +69,14 @@ def test_pinned_requirements_are_all_exact_and_hashed(lock):
     assert entries, f"the lock file {lock} is empty"
     pins = VENV_CHECK.pins(text)
     assert len(pins) == len(entries), [e[:80] for e in entries if not VENV_CHECK.PIN.match(e)]
-    assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for _, hashes in pins.values() for h in hashes)
-    assert all(hashes for _, hashes in pins.values()), [name for name, (_, hashes) in pins.items() if not hashes]
+    hashes = {name: pin[1] for name, pin in pins.items()}
+    assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for found in hashes.values() for h in found)
+    assert all(hashes.values()), [name for name, found in hashes.items() if not found]
 
 
 def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_the_spawners():
-    dev = {name: version for name, (version, _) in VENV_CHECK.pins((ROOT / "requirements-dev.txt").read_text()).items()}
-    lock = {name: version for name, (version, _) in
-            VENV_CHECK.pins((ROOT / "roles/hub/files/requirements.txt").read_text()).items()}
+    dev = {name: pin[0] for name, pin in VENV_CHECK.pins((ROOT / "requirements-dev.txt").read_text()).items()}
+    lock = {name: pin[0] for name, pin in VENV_CHECK.pins((ROOT / "roles/hub/files/requirements.txt").read_text()).items()}
     traefik = load(ROOT / "roles/proxy/defaults/main.yml")["proxy_traefik_pip_spec"].split("==")
     assert dev["jupyterhub"] == lock["jupyterhub"]
     assert dev["jupyterhub-traefik-proxy"] == lock["jupyterhub-traefik-proxy"]

@@ -4,13 +4,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.loader import lookup_loader
-from ansible.plugins.lookup import LookupBase
-
 DOCUMENTATION = r"""
 name: hub_site_fragments
 short_description: The site's configuration fragments (hub_config_fragments) as the hub role's contributions
@@ -50,6 +43,13 @@ _raw:
   type: list
   elements: dict
 """
+
+import json
+import re
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.loader import lookup_loader
+from ansible.plugins.lookup import LookupBase
 
 FOOTER = ("\n# From hub_config_fragments[%s] (unopinionated.jupyterhub); managed by Ansible, changes here are"
           " overwritten. At the end, so line numbers are the site's.\n")
