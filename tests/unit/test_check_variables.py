@@ -1,12 +1,8 @@
 """The check_variables action: typos in the site's variables, against the collection's specs."""
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-from conftest import COLLECTIONS
+from conftest import run_playbook
 from ansible_collections.unopinionated.jupyterhub.plugins.action.check_variables import collection_variables
 
 
@@ -37,10 +33,7 @@ def test_a_typo_is_warned_about_with_the_nearest_name(tmp_path):
             - ansible.builtin.assert:
                 that: checked.unknown == ['hub_publc_url', 'proxy_own_thing']
         """))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook),
-                             "-e", "hub_publc_url=x", "-e", "proxy_own_thing=1", "-e", "hub_public_url=y"],
-                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path, check=False)
+    result = run_playbook(playbook, "-e", "hub_publc_url=x", "-e", "proxy_own_thing=1", "-e", "hub_public_url=y")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "hub_publc_url is set but no role of unopinionated.jupyterhub reads it: did you mean hub_public_url?" in output

@@ -2,13 +2,9 @@
 what the hub is handed (hub_site_fragments lookup, run by Ansible as the role runs it)."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-from conftest import COLLECTIONS
+from conftest import run_playbook
 from ansible_collections.unopinionated.jupyterhub.plugins.filter.hub_fragment_files import hub_fragment_files
 
 
@@ -47,9 +43,7 @@ def test_the_hub_is_handed_each_fragment_as_the_site_wrote_it(tmp_path):
                 dest: {tmp_path}/out.json
                 mode: "0600"
         """))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook)],
-                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path, check=False)
+    result = run_playbook(playbook)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     entries = json.loads((tmp_path / "out.json").read_text())
     footer = ("\n# From hub_config_fragments[{}] (unopinionated.jupyterhub); managed by Ansible, changes here are"

@@ -9,9 +9,8 @@ import pwd
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-from conftest import COLLECTIONS
+from conftest import COLLECTIONS, run_playbook
 
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_trial
 from ansible_collections.unopinionated.jupyterhub.plugins.modules import hub_lifecycle
@@ -174,11 +173,29 @@ def test_only_the_contents_are_hidden_from_ansibles_output(tmp_path):
                 defaults: {{fragment: {{owner: {ME}, group: {MY_GROUP}, mode: "0640"}}}}
                 backup: {directory}/previous-config.json
         """))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-v", str(playbook)],
-                            capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path, check=False)
+    result = run_playbook(playbook, "-v")
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]
     assert f"fragment {fragment}, line 2: SyntaxError" in output, output[-3000:]
     assert "tok-hunter2" not in output and not os.path.exists(fragment)
     assert not os.path.exists(f"{directory}/previous-config.json")
+
+
+def base_config(public_url, bind_url):
+    """The base configuration's two URL lines as roles/hub/templates renders them (to_json)."""
+    template = (COLLECTIONS / "ansible_collections/unopinionated/jupyterhub/roles/hub/templates/"
+                "jupyterhub_config.py.j2").read_text()
+    return (template.replace("{{ hub_public_url | to_json }}", json.dumps(public_url))
+            .replace("{{ hub_bind_url | to_json }}", json.dumps(bind_url)))
+
+
+def test_the_health_url_after_a_roll_back_is_the_restored_configurations():
+    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/course/", "http://127.0.0.1:8081"))
+            == "http://127.0.0.1:8081/course/hub/health")
+    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/", "http://0.0.0.0:9000/"))
+            == "http://127.0.0.1:9000/hub/health")
+    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/ü/", "http://[::1]:8081"))
+            == "http://[::1]:8081/ü/hub/health")
+    # A configuration of a release that did not write both lines: the caller keeps its own URL.
+    assert hub_lifecycle.health_url('c.JupyterHub.bind_url = "https://hub.example.org/"\n') is None
+    assert hub_lifecycle.health_url("") is None

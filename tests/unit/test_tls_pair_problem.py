@@ -1,18 +1,14 @@
 """The proxy role's certificate and key check (plugins/filter/tls_pair_problem.py)."""
 
 import datetime
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import COLLECTIONS
+from conftest import run_playbook
 
 from ansible_collections.unopinionated.jupyterhub.plugins.filter.tls_pair_problem import problem
 
@@ -61,12 +57,7 @@ def test_preflight_names_what_is_wrong_and_never_shows_the_key(tmp_path):
               vars:
                 problem: "{{ lookup('file', 'hub.crt') | unopinionated.jupyterhub.tls_pair_problem(lookup('file', key)) }}"
         """))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")
-    runs = {}
-    for name in ("good.key", "other.key"):
-        runs[name] = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-vvv", str(playbook),
-                                     "-e", f"key={name}"], capture_output=True, text=True, env=env, timeout=300,
-                                    cwd=tmp_path, check=False)
+    runs = {name: run_playbook(playbook, "-vvv", "-e", f"key={name}") for name in ("good.key", "other.key")}
     assert runs["good.key"].returncode == 0, runs["good.key"].stdout[-2000:]
     bad = runs["other.key"].stdout + runs["other.key"].stderr
     assert runs["other.key"].returncode == 2 and "cannot serve HTTPS: the key is not the certificate's key" in bad

@@ -21,98 +21,10 @@ import yaml
 
 from ujh_testlib import BASE, UNINSTALL, hub_health_through_traefik, recap, run_site, unit_pid
 
-# Where the culler and the proxy API live by default (the scenario keeps them).
-API_PORT = 8099
-
-CASES = [
-    # The hub's variables.
-    ({"hub_env_backend": "conda"}, "hub_env_backend"),
-    ({"hub_env_backend": "miniforge", "hub_miniforge_installer_url": "http://mirror.example/Miniforge3.sh"},
-     "hub_miniforge_installer_sha256"),
-    ({"hub_venv_requirements_file": "/nonexistent/requirements.txt"}, "hub_venv_requirements_file"),
-    ({"hub_venv_lock_write_back": "/nonexistent/locks/hub.txt"}, "hub_venv_lock_write_back"),
-    ({"jupyterhub_pip_wheelhouse": "/nonexistent/wheels"}, "jupyterhub_pip_wheelhouse"),
-    ({"hub_pip_extra_requirements": ["jupyter_server"]}, "hub_pip_extra_requirements"),
-    ({"jupyterhub_pip_index_url": "https://site:pw@mirror.example.org/\n[global]"}, "jupyterhub_pip_index_url"),
-    ({"hub_pip_extra_requirements": "jupyter_server==2.21.1"}, "hub_pip_extra_requirements"),
-    ({"hub_bind_url": "http://127.0.0.1:99999"}, "hub_bind_url"),
-    ({"hub_bind_url": f"http://127.0.0.1:{API_PORT}"}, "hub_bind_url"),
-    ({"hub_bind_url": "http://127.0.0.1:443"}, "hub_bind_url"),
-    ({"hub_bind_url": "127.0.0.1:8081"}, "hub_bind_url"),
-    ({"hub_bind_url": "http://127.0.0.1:8081/hub/"}, "hub_bind_url"),
-    ({"hub_public_url": "https://my hub.example.org/"}, "hub_public_url"),
-    ({"hub_public_url": "https://hub.example.org"}, "hub_public_url"),
-    ({"hub_public_url": "ftp://hub.example.org/"}, "hub_public_url"),
-    ({"hub_public_url": "https://hub_.example.org/"}, "hub_public_url"),
-    ({"hub_db_url": "not a url"}, "hub_db_url"),
-    ({"hub_db_url": "mariadb+pymysql://hub:secret@db/hub"}, "hub_db_url"),
-    ({"hub_db_url": "mysql://hub@db/hub"}, "hub_db_url"),
-    ({"hub_db_password": "secret-without-a-url"}, "hub_db_password"),
-    ({"hub_cookie_secret": "short"}, "hub_cookie_secret"),
-    ({"hub_crypt_key": "zz" * 32}, "hub_crypt_key"),
-    ({"hub_proxy_api_password": "short"}, "hub_proxy_api_password"),
-    ({"hub_metrics_enabled": True, "hub_metrics_api_token": "short"}, "hub_metrics_api_token"),
-    ({"hub_backup_dir": f"{BASE}/backups"}, "hub_backup_dir"),
-    ({"hub_restore_from": "backups/20261123T000000Z"}, "hub_restore_from"),
-    ({"hub_run_as_root": "maybe"}, "hub_run_as_root"),
-    ({"hub_config_fragments": {"../escape": "c = 1"}}, "hub_config_fragments"),
-    ({"hub_config_fragments": {"40-missing": {"src": "/nonexistent/fragment.py"}}}, "hub_config_fragments"),
-    ({"hub_config_fragments": "c.JupyterHub.log_level = 'DEBUG'"}, "hub_config_fragments"),
-    ({"hub_environment": {"BAD NAME": "x"}}, "hub_environment"),
-    ({"hub_environment": {"TWO_LINES": "a\nb"}}, "hub_environment"),
-    ({"hub_environment": "PYTHONPATH=/tmp"}, "hub_environment"),
-    ({"hub_health_timeout": -1}, "hub_health_timeout"),
-    # Collection-wide.
-    ({"jupyterhub_base_dir": "/"}, "jupyterhub_base_dir"),
-    ({"jupyterhub_base_dir": "opt/jupyterhub"}, "jupyterhub_base_dir"),
-    ({"jupyterhub_base_dir": ""}, "jupyterhub_base_dir"),
-    ({"jupyterhub_base_dir": "/usr"}, "jupyterhub_base_dir"),
-    ({"jupyterhub_base_dir": "/opt/jupyter hub"}, "jupyterhub_base_dir"),
-    ({"jupyterhub_base_dir": "/opt/../etc/jupyterhub"}, "jupyterhub_base_dir"),
-    ({"jupyterhub_base_dir": "/opt/jupyterhub/"}, "jupyterhub_base_dir"),
-    ({"jupyterhub_user": "root"}, "jupyterhub_user"),
-    ({"jupyterhub_spawner_role": "kubespawner"}, "jupyterhub_spawner_role"),
-    ({"jupyterhub_proxy_api_port": 70000}, "jupyterhub_proxy_api_port"),
-    ({"jupyterhub_pip_find_links": "/srv/wheelhouse"}, "jupyterhub_pip_find_links"),
-    ({"jupyterhub_ca_certificates": ["/nonexistent/ca.pem"]}, "jupyterhub_ca_certificates"),
-    ({"hub_base_dir": "/srv/jupyterhub"}, "hub_base_dir -> jupyterhub_base_dir"),
-    # The proxy's.
-    ({"proxy_https_port": "https"}, "proxy_https_port"),
-    ({"proxy_http_port": 443}, "proxy_http_port"),
-    ({"proxy_https_port": API_PORT}, "proxy_https_port"),
-    ({"proxy_tls_mode": "files"}, "proxy_tls_cert_file"),
-    ({"proxy_tls_mode": "acme"}, "proxy_acme_email"),
-    ({"proxy_tls_mode": "acme", "proxy_acme_email": "admin@example.org", "proxy_http_port": 8080},
-     "must be 80 (now 8080)"),
-    ({"proxy_tls_mode": "acme", "proxy_acme_email": "admin@example.org",
-      "proxy_acme_domains": ["other.example.org"]}, "that include hub_public_url's host"),
-    ({"proxy_tls_mode": "acme", "proxy_acme_email": "admin@example.org",
-      "proxy_acme_ca_server": "http://acme.example.org/dir"}, "proxy_acme_ca_server"),
-    ({"proxy_tls_mode": "tls"}, "proxy_tls_mode"),
-    ({"proxy_hsts_max_age": -1}, "proxy_hsts_max_age"),
-    ({"proxy_server_header": "two\nlines"}, "proxy_server_header"),
-    ({"proxy_metrics_enabled": True, "proxy_metrics_address": "127.0.0.1:443"}, "proxy_metrics_address"),
-    ({"proxy_tls_self_signed_days": -1}, "proxy_tls_self_signed_days"),
-    ({"proxy_tls_self_signed_name": "two words"}, "proxy_tls_self_signed_name"),
-    ({"proxy_user": "root"}, "proxy_user"),
-    ({"proxy_log_level": "LOUD"}, "proxy_log_level"),
-    # The culler's.
-    ({"culler_timeout": "soon"}, "culler_timeout"),
-    ({"culler_every": 7200}, "culler_every"),
-    ({"culler_users_timeout": 60}, "culler_users_timeout"),
-    # systemd_spawner's (with what it needs besides, so only the bad value stops it).
-    ({"jupyterhub_spawner_role": "systemd_spawner", "hub_run_as_root": True,
-      "systemd_spawner_shared_password": "faults-shared-password", "systemd_spawner_concurrent_starts": -1},
-     "systemd_spawner_concurrent_starts"),
-    # Fragments that are valid Python but do not load: named, with the line.
-    ({"hub_config_fragments": {"30-syntax": "c.JupyterHub.log_level = ('DEBUG'\n"}}, "30-syntax.py, line 1"),
-    ({"hub_config_fragments": {"30-divide": "x = 1\ny = 1 / 0\n"}}, "30-divide.py, line 2"),
-    ({"hub_config_fragments": {"30-import": "import no_such_module\n"}}, "30-import.py, line 1"),
-    ({"hub_config_fragments": {"30-spawner": "c.JupyterHub.spawner_class = 'no-such-spawner'\n"}},
-     "30-spawner.py"),
-    ({"hub_config_fragments": {"30-trait": "c.Spawner.start_timeout = 'soon'\n"}}, "30-trait.py"),
-    ({"hub_config_fragments": {"30-port": "c.JupyterHub.port = 'eighty'\n"}}, "30-port.py"),
-]
+# The table of bad inputs, shared with the unit layer (which checks each message names only what
+# is wrong): here every case runs against the converged host.
+TABLE = yaml.safe_load((Path(__file__).resolve().parents[3] / "tests" / "bad_inputs.yml").read_text())
+CASES = [(case["vars"], case["says"]) for case in TABLE["preflight"] + TABLE["trial"]]
 
 
 def _pem_pair(directory, name):
