@@ -31,7 +31,6 @@ sys.path.insert(0, str(COLLECTIONS))
 atexit.register(shutil.rmtree, COLLECTIONS, ignore_errors=True)
 
 
-
 def run_playbook(playbook, *args, cwd=None):
     """ansible-playbook of the controller venv on ``playbook``, with this checkout as the collection."""
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_NOCOLOR="1")

@@ -24,7 +24,7 @@ from ujh_testlib import BASE, UNINSTALL, hub_health_through_traefik, recap, run_
 # The table of bad inputs, shared with the unit layer (which checks each message names only what
 # is wrong): here every case runs against the converged host.
 TABLE = yaml.safe_load((Path(__file__).resolve().parents[3] / "tests" / "bad_inputs.yml").read_text())
-CASES = [(case["vars"], case["says"]) for case in TABLE["preflight"] + TABLE["trial"]]
+CASES = [(case["vars"], case["says"]) for case in TABLE["preflight"] + TABLE["on_host"]]
 
 
 def _pem_pair(directory, name):
