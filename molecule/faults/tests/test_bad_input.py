@@ -16,7 +16,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from ujh_testlib import BASE, UNINSTALL, hub_health_through_traefik, recap, run_site, unit_pid
