@@ -83,7 +83,7 @@ def test_a_release_is_cut_in_one_command_and_rebuilds_from_its_tag(clone, tmp_pa
 
 
 def test_what_must_stop_a_release_stops_it_before_any_commit(clone):
-    head = git(clone, "rev-parse", "HEAD")
+    tags = git(clone, "tag", "--list")
     assert "must be MAJOR.MINOR.PATCH" in release(clone, "2026.12").stderr
     assert "is below galaxy.yml's version" in release(clone, "0.0.1").stderr
     (clone / "README.md").write_text("changed\n")
@@ -92,5 +92,5 @@ def test_what_must_stop_a_release_stops_it_before_any_commit(clone):
     git(clone, "rm", "--quiet", "-r", "changelogs/fragments")
     git(clone, "commit", "--quiet", "-m", "no fragments")
     assert "changelogs/fragments/ is empty" in release(clone, next_patch(clone)).stderr
-    assert git(clone, "tag", "--list") == git(clone, "tag", "--list", "--merged", head)
-    assert "Release" not in git(clone, "log", "-1", "--format=%s")
+    assert git(clone, "tag", "--list") == tags
+    assert git(clone, "log", "-1", "--format=%s") == "no fragments\n"
