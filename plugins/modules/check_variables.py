@@ -29,17 +29,8 @@ options:
         C(meta/argument_specs.yml), read by the action on the controller.
     type: list
     elements: str
-attributes:
-  check_mode:
-    support: full
-    description: Reads variables only.
-  diff_mode:
-    support: none
-    description: Changes nothing.
-  platform:
-    support: full
-    platforms: all
-    description: Runs on the controller.
+extends_documentation_fragment:
+  - unopinionated.jupyterhub.controller_action
 """
 
 EXAMPLES = r"""

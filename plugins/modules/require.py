@@ -34,17 +34,8 @@ options:
         description: What is wrong and what would be accepted, shown when O(checks[].that) is false.
         type: str
         required: true
-attributes:
-  check_mode:
-    support: full
-    description: Reads variables only.
-  diff_mode:
-    support: none
-    description: Changes nothing.
-  platform:
-    support: full
-    platforms: all
-    description: Runs on the controller.
+extends_documentation_fragment:
+  - unopinionated.jupyterhub.controller_action
 """
 
 EXAMPLES = r"""
