@@ -77,5 +77,5 @@ def hub_record_packages(records):
 
 class FilterModule:
     def filters(self):
-        return {"hub_records": hub_records, "hub_record_paths": hub_record_paths,
-                "hub_record_packages": hub_record_packages}
+        # hub_record_paths and hub_record_packages: their own files (their documentation).
+        return {"hub_records": hub_records}
