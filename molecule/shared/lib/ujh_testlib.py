@@ -171,12 +171,15 @@ def exposure(host, unit):
     return float(last.split(":")[1].split()[0])
 
 
-def run_site(*args, inventory=None, cwd=None, timeout=900, playbook=SITE):
+def run_site(*args, inventory=None, cwd=None, timeout=900, playbook=SITE, collections=None):
     """Run playbooks/site.yml (or another playbook) against the scenario's hosts, as a site would.
 
-    inventory: another inventory file (default: molecule's); cwd: the working directory.
+    inventory: another inventory file (default: molecule's); cwd: the working directory;
+    collections: the ANSIBLE_COLLECTIONS_PATH to run with (default: the scenario's).
     """
     env = dict(os.environ)
+    if collections:
+        env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
     env.setdefault("ANSIBLE_CONFIG", os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"))
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"

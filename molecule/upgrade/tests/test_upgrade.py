@@ -1,5 +1,8 @@
-"""playbooks/upgrade.yml: JupyterHub 5.5.4 -> 6.1.1 while a user works, then the roll back."""
+"""A site's upgrade: from the previous release of the collection with JupyterHub 5.5.4 to this
+checkout's playbooks/upgrade.yml and lock (JupyterHub 6.1.1) while a user works, then the roll back."""
 
+import json
+import os
 import re
 import threading
 import time
@@ -14,6 +17,10 @@ pytestmark = pytest.mark.last  # it changes the deployment the shared tests look
 UPGRADE = REPO / "playbooks" / "upgrade.yml"
 PREVIOUS = Path(__file__).resolve().parents[1] / "requirements-previous.txt"
 CURRENT = REPO / "roles" / "hub" / "files" / "requirements.txt"
+# This checkout as the collection (testbed/env.sh); the scenario converged with the previous
+# release (molecule.yml's ANSIBLE_COLLECTIONS_PATH, made by prepare.yml).
+THIS_CHECKOUT = os.environ["UJH_COLLECTIONS_PATH"]
+CONVERGED_WITH = Path(os.environ["ANSIBLE_COLLECTIONS_PATH"]) / "ansible_collections" / "unopinionated" / "jupyterhub"
 HEAD_AND_DB = (
     "import os, sqlite3, jupyterhub; from alembic.config import Config; from alembic.script import ScriptDirectory; "
     "c = Config(); c.set_main_option('script_location', os.path.join(os.path.dirname(jupyterhub.__file__), 'alembic')); "
@@ -55,7 +62,8 @@ def run_upgrade(client, hub_url, name, lock, *extra):
     """Run upgrade.yml with lock while client keeps requesting name's server; 0 failures allowed."""
     requests_ = Requests(client, f"{hub_url}/user/{name}/api/status")
     requests_.start()
-    result = run_site("-e", f"hub_venv_requirements_file={lock}", *extra, playbook=UPGRADE)
+    result = run_site("-e", f"hub_venv_requirements_file={lock}", *extra, playbook=UPGRADE,
+                      collections=THIS_CHECKOUT)
     failed, total = requests_.stop()
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     print(f"\n[upgrade] {lock.name}: {len(failed)} failed of {total} requests to {name}'s server "
@@ -64,7 +72,11 @@ def run_upgrade(client, hub_url, name, lock, *extra):
     return result
 
 
-def test_upgrade_keeps_the_user_served_then_rolls_back(host, hub_url):
+def test_upgrade_from_the_previous_release_keeps_the_user_served_then_rolls_back(host, hub_url):
+    # The host runs what the previous release's tarball deployed, not this checkout.
+    assert not CONVERGED_WITH.is_symlink() and (CONVERGED_WITH / "MANIFEST.json").is_file(), CONVERGED_WITH
+    previous = json.loads((CONVERGED_WITH / "MANIFEST.json").read_text())["collection_info"]["version"]
+    print(f"\n[upgrade] converged with release {previous}'s tarball; upgrading with this checkout")
     name = "upgrade-alice"
     browser = login(hub_url, name)
     start_server(browser, hub_url, name)
@@ -78,6 +90,8 @@ def test_upgrade_keeps_the_user_served_then_rolls_back(host, hub_url):
     me = api(browser, hub_url, "GET", "/user")
     assert me.status_code == 200 and me.json()["name"] == name, "the user is no longer logged in"
     assert me.json()["servers"][""]["ready"], me.json()
+    # The first converge's secrets, byte for byte (molecule/shared/converge.yml recorded them).
+    host.run_expect([0], "sha256sum --check --quiet /root/first-converge-secrets.sha256")
     head, db = host.check_output(f"{BASE}/env/bin/python -c \"{HEAD_AND_DB}\"").split()
     assert db == head, f"schema {db}, JupyterHub's head {head}"
     backup = re.search(r"backed up in (/\S+?)\. ", up.stdout).group(1)
@@ -87,7 +101,7 @@ def test_upgrade_keeps_the_user_served_then_rolls_back(host, hub_url):
     assert f"jupyterhub=={pinned(PREVIOUS, 'jupyterhub')}" in host.file(f"{backup}/hub-env.txt").content_string
 
     # The same pins again: nothing to do, no new backup.
-    again = run_site("-e", f"hub_venv_requirements_file={CURRENT}", playbook=UPGRADE)
+    again = run_site("-e", f"hub_venv_requirements_file={CURRENT}", playbook=UPGRADE, collections=THIS_CHECKOUT)
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-5000:]
 
     # Down: the previous pins and the backup's database; the user's server survives this too.
