@@ -55,9 +55,19 @@ ujh_wheelhouse() {
   # have (Debian 12: 3.11, Debian 13: 3.13). Every scenario but one installs from
   # it (jupyterhub_pip_find_links plus an empty local index: PyPI is never asked).
   # Downloaded once per set of inputs, reused afterwards.
-  local locks key dir py
+  local locks key dir py previous specs which
   locks=("$UJH_ROOT"/roles/*/files/*requirements*.txt "$UJH_ROOT"/molecule/*/requirements*.txt "$UJH_ROOT/testbed/wheelhouse.txt")
-  key=$( { cat "${locks[@]}"; grep -h '_spec:' "$UJH_ROOT"/roles/*/defaults/main.yml; } | sha256sum | cut -c1-12)
+  specs=("$UJH_ROOT"/roles/*/defaults/main.yml)
+  # The previous release's too: the upgrade scenario converges with it (tools/previous-release).
+  previous="$UJH_CACHE/previous-release-files"
+  rm -rf "$previous" && mkdir -p "$previous"
+  if which=$("$UJH_ROOT/tools/previous-release" --which); then
+    git -C "$UJH_ROOT" archive "${which#* }" roles | tar -x -C "$previous" --wildcards \
+      'roles/*/files/*requirements*.txt' 'roles/*/defaults/main.yml'
+    locks+=("$previous"/roles/*/files/*requirements*.txt)
+    specs+=("$previous"/roles/*/defaults/main.yml)
+  fi
+  key=$( { cat "${locks[@]}"; grep -h '_spec:' "${specs[@]}"; } | sha256sum | cut -c1-12)
   dir="$UJH_CACHE/wheelhouse-$key"
   if [ ! -f "$dir/.complete" ]; then
     ujh_log "downloading the test wheelhouse into $dir"
@@ -71,7 +81,7 @@ ujh_wheelhouse() {
       # shellcheck disable=SC2046  # one argument per pinned spec
       PIP_CONFIG_FILE=/dev/null pip download -q --disable-pip-version-check -d "$dir" \
         --only-binary=:all: --python-version "$py" \
-        $(grep -h '_spec:' "$UJH_ROOT"/roles/*/defaults/main.yml | awk '{print $2}')
+        $(grep -h '_spec:' "${specs[@]}" | awk '{print $2}' | sort -u)
     done
     mkdir -p "$dir/empty-index"
     touch "$dir/.complete"
