@@ -21,6 +21,8 @@ pygments_style = 'ansible'
 highlight_language = 'YAML+Jinja'
 
 html_theme = 'sphinx_ansible_theme'
+# No top bar of links to Ansible's blog, forum and docs; the logo leads to this site's index.
+html_theme_options = {'topbar_links': {}, 'documentation_home_url': 'index.html'}
 html_show_sphinx = False
 html_use_smartypants = True
 html_use_modindex = False
