@@ -207,7 +207,7 @@ import time
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_trial
+from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_health, hub_trial
 
 # The trial runs in the hub environment's Python, as the hub's user, in the staged copy:
 # this module sends it hub_trial.py's source (shipped with the module by AnsiballZ).
@@ -313,15 +313,12 @@ CONFIG_URL = re.compile(r"^c\.JupyterHub\.(bind_url|hub_bind_url) = (\"[^\n]*\")
 
 
 def health_url(base_config):
-    """Where the hub a base configuration describes answers /hub/health (its hub_bind_url and
-    bind_url's path, as the role's __hub_health_url), or None when the text does not say."""
+    """Where the hub a base configuration describes answers /hub/health (the rule the role's
+    __hub_health_url uses too: module_utils/hub_health.py), or None when the text does not say."""
     urls = {name: json.loads(value) for name, value in CONFIG_URL.findall(base_config)}
     if set(urls) != {"bind_url", "hub_bind_url"}:
         return None
-    bind = urlsplit(urls["hub_bind_url"])
-    host = "127.0.0.1" if bind.hostname in ("0.0.0.0", "::") else bind.hostname
-    host = "[%s]" % host if ":" in host else host
-    return "http://%s:%d%shub/health" % (host, bind.port, urlsplit(urls["bind_url"]).path)
+    return hub_health.health_url(urls["hub_bind_url"], urls["bind_url"])
 
 
 def restore(module, backup):

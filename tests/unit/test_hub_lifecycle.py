@@ -189,13 +189,34 @@ def base_config(public_url, bind_url):
             .replace("{{ hub_bind_url | to_json }}", json.dumps(bind_url)))
 
 
+HEALTH_CASES = [  # hub_public_url, hub_bind_url, where the hub answers /hub/health
+    ("https://hub.example.org/course/", "http://127.0.0.1:8081", "http://127.0.0.1:8081/course/hub/health"),
+    ("https://hub.example.org/", "http://0.0.0.0:9000/", "http://127.0.0.1:9000/hub/health"),
+    ("https://hub.example.org/ü/", "http://[::1]:8081", "http://[::1]:8081/ü/hub/health"),
+    ("https://hub.example.org/", "http://[::]:8081", "http://127.0.0.1:8081/hub/health"),
+]
+
+
 def test_the_health_url_after_a_roll_back_is_the_restored_configurations():
-    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/course/", "http://127.0.0.1:8081"))
-            == "http://127.0.0.1:8081/course/hub/health")
-    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/", "http://0.0.0.0:9000/"))
-            == "http://127.0.0.1:9000/hub/health")
-    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/ü/", "http://[::1]:8081"))
-            == "http://[::1]:8081/ü/hub/health")
+    for public, bind, expected in HEALTH_CASES:
+        assert hub_lifecycle.health_url(base_config(public, bind)) == expected
     # A configuration of a release that did not write both lines: the caller keeps its own URL.
     assert hub_lifecycle.health_url('c.JupyterHub.bind_url = "https://hub.example.org/"\n') is None
     assert hub_lifecycle.health_url("") is None
+
+
+def test_the_roles_health_url_follows_the_same_rule(tmp_path):
+    # The hub role's __hub_health_url, rendered by Ansible from the role's vars (it was once a
+    # Jinja copy of the rule, which wrote an IPv6 listener without its brackets).
+    out = tmp_path / "urls"
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars_files": [str(COLLECTIONS / "ansible_collections/unopinionated/jupyterhub/roles/hub/vars/main.yml")],
+        "tasks": [{"ansible.builtin.lineinfile": {"path": str(out), "line": "{{ __hub_health_url }}", "create": True},
+                   "vars": {"hub_public_url": "{{ item.0 }}", "hub_bind_url": "{{ item.1 }}"},
+                   "loop": [list(case[:2]) for case in HEALTH_CASES]}],
+    }]))
+    result = run_playbook(playbook)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert out.read_text().splitlines() == [case[2] for case in HEALTH_CASES]
