@@ -7,10 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # Python 2 (ansible-test's compile check)
-    from urlparse import urlsplit
+from urllib.parse import urlsplit
 
 
 def health_url(hub_bind_url, bind_url):
