@@ -60,7 +60,7 @@ def test_internal_variables_live_only_in_vars(role):
             assert name.startswith(f"__{prefix(role)}_"), f"{path.name}: {name} is not internal (__{prefix(role)}_*)"
 
 
-@pytest.mark.parametrize("lock", ["hub/files/requirements.txt", "systemd_spawner/files/user-requirements.txt"])
+@pytest.mark.parametrize("lock", sorted(str(p.relative_to(ROLES)) for p in ROLES.glob("*/files/*requirements*.txt")))
 def test_pinned_requirements_are_all_exact_and_hashed(lock):
     # Read as the roles read it (venv_check.py): every entry NAME==VERSION with its hashes
     # (tools/hash-lock), so pip installs the lock in hash-checking mode.

@@ -28,6 +28,7 @@ def render(**overrides):
         "hub_db_url": "",
         "jupyterhub_proxy_api_port": 8099,
         "hub_metrics_enabled": False,
+        "hub_authenticator": "",
     }
     values.update(overrides)
     return env.from_string(TEMPLATE.read_text()).render(**values)
@@ -57,3 +58,28 @@ def test_metrics_service_gets_only_read_metrics_and_its_token_from_state():
     ast.parse(source)
     assert '"scopes": ["read:metrics"], "services": ["metrics"]' in source
     assert 'read_secret(STATE_DIR, "metrics_api_token")' in source
+
+
+def test_pam_preset_sets_values_only_and_names_stay_data_whatever_they_hold():
+    assert "PAMAuthenticator" not in render(hub_authenticator="")
+    hostile = ['a"b', "c'd", "e\\f", "g`id`", "{h}", "%i", "j\nk", "$(l)", "ü"]
+    source = render(hub_authenticator="pam", hub_pam_service="jupyterhub-sssd", hub_allowed_users=["x"],
+                    hub_allowed_groups=hostile, hub_admin_users=[], hub_admin_groups=["hubadmins"])
+    tree = ast.parse(source)
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]).startswith("c.PAMAuthenticator."):
+            value = node.value
+            if isinstance(value, ast.Call):  # set([...]): its argument is a literal, never code
+                assert ast.unparse(value.func) == "set" and len(value.args) == 1
+                value = value.args[0]
+            found[ast.unparse(node.targets[0])] = ast.literal_eval(value)
+    assert found == {
+        "c.PAMAuthenticator.service": "jupyterhub-sssd",
+        "c.PAMAuthenticator.open_sessions": False,
+        "c.PAMAuthenticator.allowed_users": ["x"],
+        "c.PAMAuthenticator.allowed_groups": hostile,
+        "c.PAMAuthenticator.admin_users": [],
+        "c.PAMAuthenticator.admin_groups": ["hubadmins"],
+    }
+    assert 'c.JupyterHub.authenticator_class = "pam"' in source

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / ".cache" / "docs"
 GUIDES = {  # page: README.md's marker (None: a file included whole)
     "site-repository": "site-repository", "upgrade": "upgrade", "databases": "databases",
+    "directory-users": "directory-users",
     "offline": "offline", "ephemeral": "ephemeral", "SECURITY": None,
 }
 

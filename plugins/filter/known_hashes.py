@@ -84,7 +84,24 @@ def lock_entries(requirements):
     return list(VENV_CHECK.logical_lines(requirements.splitlines()))
 
 
+# A conda environment file's dependency: "- NAME=VERSION" or "- NAME==VERSION".
+_CONDA_PIN = r"^\s*-\s*%s\s*==?\s*([^\s=#,<>!]+)\s*(?:#.*)?$"
+
+
+def lock_version(text, name):
+    """The version NAME is pinned at in a pip lock (NAME==VERSION) or in a conda environment file
+    (- NAME=VERSION); '' when it is not pinned there."""
+    pinned = VENV_CHECK.pins(text).get(_normalize(name))
+    if pinned:
+        return pinned[0]
+    for line in text.splitlines():
+        match = re.match(_CONDA_PIN % re.escape(name), line, re.I)
+        if match:
+            return match.group(1)
+    return ""
+
+
 class FilterModule:
     def filters(self):
-        # lock_entries: its own file (its documentation).
+        # lock_entries, lock_version: their own files (their documentation).
         return {"known_hashes": known_hashes}

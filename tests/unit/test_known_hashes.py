@@ -37,3 +37,18 @@ def test_every_spec_the_roles_install_by_default_is_in_the_table():
     assert len(specs) == 5
     for spec in specs:
         assert "--hash=" in known_hashes(spec, TABLE), spec
+
+
+def test_lock_version_reads_pip_locks_and_conda_environment_files_alike():
+    from ansible_collections.unopinionated.jupyterhub.plugins.filter.known_hashes import lock_version
+
+    lock = (ROOT / "roles" / "slurm_spawner" / "files" / "compute-requirements.txt").read_text()
+    assert lock_version(lock, "jupyterhub") == "6.1.1"
+    assert lock_version(lock, "JupyterHub") == "6.1.1"  # any spelling of the name
+    assert lock_version(lock, "jupyterhub-idle-culler") == ""  # not pinned there: not a prefix match
+    assert lock_version("Jupyter_Server==2.21.1 \\\n    --hash=sha256:" + "0" * 64 + "\n", "jupyter-server") == "2.21.1"
+    environment = (ROOT / "roles" / "hub" / "files" / "environment.yml").read_text()
+    assert lock_version(environment, "jupyterhub") == "6.1.1"
+    assert lock_version("dependencies:\n  - jupyterhub==5.5.4  # pinned\n  - jupyterhub-idle-culler=2.0.0\n",
+                        "jupyterhub") == "5.5.4"
+    assert lock_version("jupyterhub>=5\n", "jupyterhub") == ""

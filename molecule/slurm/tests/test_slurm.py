@@ -1,18 +1,25 @@
-"""SlurmSpawner on a real two-node Slurm cluster, reached through traefik."""
+"""SlurmSpawner on a real two-node Slurm cluster, reached through traefik; its users
+live only in a real directory (slapd), resolved by SSSD, and log in through PAM."""
 
+import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 from ujh_testlib import (
     BASE,
     CONFIG_D,
+    REPO,
     UNINSTALL,
+    VENV_CHECK,
     api,
     assert_nothing_of_ours_left,
+    https_session,
     canary_stats,
     login,
     plant_links,
@@ -26,6 +33,15 @@ from ujh_testlib import (
 )
 
 USER = "alice"
+# The directory's people, as molecule.yml gives them to prepare.yml.
+DIRECTORY = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())[
+    "provisioner"]["inventory"]["group_vars"]["directory"]
+PASSWORD = {user["name"]: user["password"] for user in DIRECTORY["test_directory_users"]}
+UID = {user["name"]: user["uid"] for user in DIRECTORY["test_directory_users"]}
+# The jobs' environment (slurm_spawner's compute entry point) and the pins it must hold.
+COMPUTE_ENV = "/opt/jupyterhub-compute"
+COMPUTE_PINS = {name: pin[0] for name, pin in VENV_CHECK.pins(
+    (REPO / "roles/slurm_spawner/files/compute-requirements.txt").read_text()).items()}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +50,33 @@ def compute():
 
 
 @pytest.fixture(scope="module")
+def directory():
+    return testinfra.get_host("podman://ujh-slurm-ldap")
+
+
+@pytest.fixture(scope="module")
 def alice(hub_url):
-    return use_api_token(login(hub_url, USER), hub_url, USER)
+    return use_api_token(login(hub_url, USER, PASSWORD[USER]), hub_url, USER)
+
+
+def refused_login(hub_url, username, password):
+    """The hub's answer to a login that must fail: the form again, no hub cookie."""
+    s = https_session()
+    s.get(f"{hub_url}/hub/login", timeout=30).raise_for_status()
+    xsrf = next((c.value for c in s.cookies if c.name == "_xsrf"), "")
+    r = s.post(f"{hub_url}/hub/login", data={"username": username, "password": password, "_xsrf": xsrf},
+               timeout=60, allow_redirects=False)
+    assert r.status_code == 403, f"{username}: {r.status_code} {r.text[:300]}"
+    assert not any(c.name.startswith("jupyterhub-hub-login") for c in s.cookies), f"{username} got the hub cookie"
+    return r
+
+
+def hub_log_since(host, cursor):
+    return host.check_output(f"journalctl -u jupyterhub --after-cursor '{cursor}' -o cat --no-pager")
+
+
+def journal_cursor(host):
+    return host.check_output("journalctl -u jupyterhub -n 0 --show-cursor --no-pager").split("cursor: ", 1)[1].strip()
 
 
 def jobs(host):
@@ -60,6 +101,13 @@ def stop(session, hub_url, host):
     wait_until(lambda: jobs(host) == [], what="the job to leave the queue")
 
 
+def api_server(session, hub_url, path):
+    """GET a path of the user's own server through traefik, with the session's token."""
+    r = session.get(f"{hub_url}/user/{USER}{path}", timeout=30)
+    r.raise_for_status()
+    return r
+
+
 def kernel_hostname(session, hub_url):
     """Start a kernel through the proxy and ask it for its host name."""
     token = session.headers["Authorization"].split(" ", 1)[1]
@@ -72,6 +120,55 @@ def test_the_cluster_is_up_and_the_hub_is_not_root(host):
     assert "ujh-slurm-compute idle" in host.check_output("sinfo -h -N -o '%N %T'")
     pid = unit_pid(host, "jupyterhub.service")
     assert host.check_output(f"ps -o user= -p {pid}") == "jupyterhub"
+
+
+@pytest.mark.parametrize("node", ["host", "compute"])
+def test_the_users_and_groups_exist_only_in_the_directory(node, request):
+    node = request.getfixturevalue(node)
+    for name, uid in UID.items():
+        assert node.check_output(f"getent passwd {name}").split(":")[2] == str(uid)
+        assert node.run(f"grep -q '^{name}:' /etc/passwd").rc == 1, f"{name} is a local user"
+    for group in DIRECTORY["test_directory_groups"]:
+        assert node.check_output(f"getent group {group['name']}").split(":")[2] == str(group["gid"])
+        # The slurm_spawner role's "create the users' group unless the host knows it" saw it.
+        assert node.run(f"grep -q '^{group['name']}:' /etc/group").rc == 1, f"{group['name']} is a local group"
+
+
+def test_the_hub_authenticates_through_the_roles_pam_service_with_pam_sss_only(host):
+    service = host.file("/etc/pam.d/jupyterhub-sssd")
+    assert (service.user, service.group, service.mode) == ("root", "root", 0o644)
+    stacks = [line.split() for line in service.content_string.splitlines() if line and not line.startswith("#")]
+    assert stacks == [["auth", "required", "pam_sss.so"], ["account", "required", "pam_sss.so"]]
+    assert host.run("sudo -u jupyterhub cat /etc/shadow").rc != 0  # what pam_unix would need
+
+
+def test_a_directory_user_logs_in_with_their_password_and_the_admin_group_makes_admins(alice, hub_url):
+    me = api(alice, hub_url, "GET", "/user").json()
+    assert (me["name"], me["admin"]) == (USER, True)
+    carol = login(hub_url, "carol", PASSWORD["carol"])
+    assert api(carol, hub_url, "GET", "/user").json()["admin"] is False
+
+
+def test_a_wrong_password_is_refused(host, hub_url):
+    cursor = journal_cursor(host)
+    refused_login(hub_url, USER, PASSWORD[USER] + "x")
+    refused_login(hub_url, USER, "")
+    wait_until(lambda: "PAM Authentication failed" in hub_log_since(host, cursor), what="the hub to log the refusal")
+
+
+def test_a_directory_user_outside_the_allowed_group_gets_no_account(alice, host, hub_url):
+    cursor = journal_cursor(host)
+    refused_login(hub_url, "bob", PASSWORD["bob"])  # the right password: PAM says yes, the group says no
+    wait_until(lambda: "User 'bob' not allowed" in hub_log_since(host, cursor), what="the hub to name the refusal")
+    assert api(alice, hub_url, "GET", "/users/bob").status_code == 404
+
+
+def test_a_user_removed_from_the_directory_is_refused(host, directory, hub_url):
+    login(hub_url, "carol", PASSWORD["carol"])
+    directory.check_output(
+        "ldapdelete -x -H ldapi:/// -D cn=admin,%s -w %s uid=carol,ou=people,%s", DIRECTORY["test_directory_suffix"],
+        DIRECTORY["test_directory_admin_password"], DIRECTORY["test_directory_suffix"])
+    refused_login(hub_url, "carol", PASSWORD["carol"])
 
 
 def test_sudo_is_limited_to_sbatch_and_scancel_as_non_root_users(host):
@@ -98,11 +195,46 @@ def test_a_server_runs_as_a_slurm_job_on_compute_and_answers_through_traefik(ali
     job_id, state, node, partition, cpus, memory = job
     assert (state, node, partition, cpus, memory) == ("RUNNING", "ujh-slurm-compute", "debug", "1", "500M")
     server_pid = compute.check_output("pgrep -u alice -f -n '[j]upyterhub-singleuser'")
-    assert int(compute.check_output(f"ps -o uid= -p {server_pid}")) == 2001
+    assert int(compute.check_output(f"ps -o uid= -p {server_pid}")) == UID[USER]
     r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(server_status(alice, hub_url, USER)),
                    timeout=60, what="api/status through traefik")
     assert "started" in r.json()
     assert kernel_hostname(alice, hub_url) == "ujh-slurm-compute"
+
+
+def test_the_jobs_server_runs_from_the_compute_environment_at_the_hubs_jupyterhub(alice, host, compute, hub_url):
+    server_pid = compute.check_output("pgrep -u alice -f -n '[j]upyterhub-singleuser'")
+    args = compute.check_output(f"ps -o args= -p {server_pid}").split()
+    assert args[0].startswith(f"{COMPUTE_ENV}/bin/python") and f"{COMPUTE_ENV}/bin/jupyterhub-singleuser" in args, args
+    token = alice.headers["Authorization"].split(" ", 1)[1]
+    out, error = run_in_kernel(hub_url, USER, token, "\n".join([
+        "import json, sys, importlib.metadata as m",
+        "print(json.dumps({'prefix': sys.prefix, 'history': str(get_ipython().history_manager.hist_file),",
+        "  **{name: m.version(name) for name in ('jupyterhub', 'batchspawner', 'jupyterlab', 'jupyter_server', 'ipykernel')}}))",
+    ]))
+    assert error is None, error
+    found = json.loads(out)
+    hub_version = host.check_output(f"{BASE}/env/bin/python -c 'import jupyterhub; print(jupyterhub.__version__)'")
+    assert found.pop("prefix") == COMPUTE_ENV
+    assert found.pop("history") == ":memory:"  # no SQLite history file on the shared home
+    assert found["jupyterhub"] == hub_version
+    assert found == {name: COMPUTE_PINS[name.replace("_", "-")] for name in found}
+    specs = api_server(alice, hub_url, "/api/kernelspecs").json()["kernelspecs"]
+    assert specs["python3-site"]["spec"]["display_name"] == "Python 3 (site)"
+    assert compute.file(f"{COMPUTE_ENV}/bin/python").user == "root"
+    assert compute.run(f"sudo -u alice touch {COMPUTE_ENV}/lib/planted").rc != 0
+
+
+def test_a_compute_lock_with_another_jupyterhub_stops_the_converge_before_anything_changes(host, tmp_path):
+    lock = tmp_path / "compute-requirements.txt"
+    lock.write_text("jupyterhub==5.5.4\n")
+    result = run_site("-e", f"slurm_spawner_compute_requirements_file={lock}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    # Refused on the hub before it changes (the locks), and on the compute node (the running hub).
+    assert "The hub would get JupyterHub 6.1.1" in output and "jupyterhub_compute_hosts 5.5.4" in output, output[-3000:]
+    assert "ujh-slurm runs 6.1.1" in output, output[-3000:]
+    assert recap(result)["changed"] == 0
 
 
 def test_a_hub_restart_leaves_the_job_and_the_server_alone(alice, host, hub_url):
@@ -194,7 +326,7 @@ def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
 
         started = time.monotonic()
         compute.check_output(
-            f"sudo -u {USER} sh -c 'cd && nohup /opt/userenv/bin/jupyter-server --no-browser --ip=127.0.0.1"
+            f"sudo -u {USER} sh -c 'cd && nohup /opt/jupyterhub-compute/bin/jupyter-server --no-browser --ip=127.0.0.1"
             f" --port=18888 --IdentityProvider.token=floor >/tmp/floor.log 2>&1 &'")
         wait_until(lambda: compute.run("curl -sf -H 'Authorization: token floor' http://127.0.0.1:18888/api/status").rc == 0, interval=0.2,
                    what="the bare server")
@@ -240,5 +372,6 @@ def test_uninstall_cancels_the_job_through_the_hub_and_leaves_nothing_on_the_log
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
     # Alice's home was the site's before the first converge; slurmctld's state directory holds
     # the cluster's record of the jobs (Slurm's, kept); the backup was asked for.
+    assert not testinfra.get_host("podman://ujh-slurm-compute").file(COMPUTE_ENV).exists
     assert_nothing_of_ours_left("ujh-slurm", allowed=[f"/home/{USER}", "/var/lib/slurm/", "/var/backups/jupyterhub"])
     assert not host.file(BASE).exists
