@@ -1,4 +1,5 @@
-"""Every bad input of tests/bad_inputs.yml ('preflight'), through the collection's preflight
+"""Every bad input of tests/bad_inputs.yml ('preflight', and 'compute_preflight' as hosts of
+jupyterhub_compute_hosts), through the collection's preflight
 playbook on this controller (preflight only reads; nothing here has a host to change): each
 is refused, and its message names what is wrong and only that (issue 30: a combined assert
 printed every condition of its group, the valid ones too). The faults scenario runs the same
@@ -32,11 +33,15 @@ FAILED = re.compile(r"^(?:fatal|failed): \[(case-\d+)\](?: \(item=.*?\))?(?:: FA
 
 def test_each_bad_input_is_refused_with_a_message_about_it_alone(tmp_path):
     cases = TABLE["preflight"] + EXTRA
-    hosts = {f"case-{number:02d}": dict(case["vars"], ansible_connection="local",
-                                        ansible_python_interpreter=sys.executable)
-             for number, case in enumerate(cases)}
+    compute = TABLE["compute_preflight"] + [{"vars": {}, "says": None}]
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    hosts = {f"case-{number:02d}": dict(case["vars"], **local) for number, case in enumerate(cases)}
+    compute_hosts = {f"case-{number:02d}": dict(case["vars"], **local)
+                     for number, case in enumerate(compute, start=len(cases))}
+    cases += compute
     inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"jupyterhub_hosts": {"hosts": hosts, "vars": SCENARIO}}))
+    inventory.write_text(yaml.safe_dump({"jupyterhub_hosts": {"hosts": hosts, "vars": SCENARIO},
+                                         "jupyterhub_compute_hosts": {"hosts": compute_hosts}}))
     # This checkout as the collection, wherever it is cloned.
     (tmp_path / "ansible_collections" / "unopinionated").mkdir(parents=True)
     (tmp_path / "ansible_collections" / "unopinionated" / "jupyterhub").symlink_to(ROOT)

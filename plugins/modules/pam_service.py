@@ -13,7 +13,7 @@ description:
   - Reads a PAM service under O(pam_dir) (or the text the role is about to write, O(content)) and returns the
     modules of its C(auth) and C(account) stacks, following C(@include), C(include) and C(substack) into other
     services of O(pam_dir), and which of those modules are not installed on the host.
-  - Used by the C(hub) role's preflight for O(hub_authenticator=pam), before anything changes, to refuse a
+  - Used by the C(hub) role's preflight for C(hub_authenticator=pam), before anything changes, to refuse a
     service that cannot work for a hub that does not run as root (C(pam_unix) asks C(unix_chkpwd), which the
     hub's sandbox stops) and a service whose modules are missing.
   - Changes nothing on the host.
@@ -34,8 +34,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: It only reads, in check mode as in any other.
   diff_mode:
     support: none
+    description: It changes nothing, so there is no difference to show.
 """
 
 EXAMPLES = r"""
@@ -140,7 +142,7 @@ def read_stacks(name, pam_dir, content=None, seen=(), problems=None):
     for line in logical_lines(content):
         if line.startswith("@include"):
             included = line[len("@include"):].strip()
-            sub, _ = read_stacks(included, pam_dir, seen=seen, problems=problems)
+            sub = read_stacks(included, pam_dir, seen=seen, problems=problems)[0]
             for stack in STACKS:
                 stacks[stack].extend(sub[stack])
             continue
@@ -150,7 +152,7 @@ def read_stacks(name, pam_dir, content=None, seen=(), problems=None):
             continue
         target = rest.split()[0]
         if control in ("include", "substack"):
-            sub, _ = read_stacks(target, pam_dir, seen=seen, problems=problems)
+            sub = read_stacks(target, pam_dir, seen=seen, problems=problems)[0]
             stacks[kind].extend(sub[kind])
         else:
             stacks[kind].append(target)
