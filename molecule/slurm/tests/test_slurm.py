@@ -372,6 +372,7 @@ def test_uninstall_cancels_the_job_through_the_hub_and_leaves_nothing_on_the_log
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-4000:]
     # Alice's home was the site's before the first converge; slurmctld's state directory holds
     # the cluster's record of the jobs (Slurm's, kept); the backup was asked for.
-    assert not testinfra.get_host("podman://ujh-slurm-compute").file(COMPUTE_ENV).exists
+    compute = testinfra.get_host("podman://ujh-slurm-compute")
+    assert not compute.file(COMPUTE_ENV).exists and not compute.file(BASE).exists
     assert_nothing_of_ours_left("ujh-slurm", allowed=[f"/home/{USER}", "/var/lib/slurm/", "/var/backups/jupyterhub"])
     assert not host.file(BASE).exists
