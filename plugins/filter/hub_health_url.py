@@ -23,6 +23,10 @@ options:
     description: The hub's public URL (hub_public_url); its path is JupyterHub's base_url.
     type: str
     required: true
+  internal_ssl:
+    description: Whether the hub runs with JupyterHub's internal_ssl (hub_internal_ssl); its listener then speaks TLS.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -39,8 +43,8 @@ _value:
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils.hub_health import health_url
 
 
-def hub_health_url(hub_bind_url, public_url):
-    return health_url(str(hub_bind_url), str(public_url))
+def hub_health_url(hub_bind_url, public_url, internal_ssl=False):
+    return health_url(str(hub_bind_url), str(public_url), bool(internal_ssl))
 
 
 class FilterModule:

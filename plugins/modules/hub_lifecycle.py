@@ -173,8 +173,8 @@ health_url:
   description:
     - Where the hub of the configuration now in place answers C(/hub/health) (from C(hub_bind_url) and
       C(bind_url)'s path in O(base_config)), so that the wait after a roll back asks the hub that was put
-      back, not the URL of the configuration that failed. Null in check mode or when O(base_config) does
-      not set both.
+      back, not the URL of the configuration that failed (https when it sets C(internal_ssl)). Null in
+      check mode or when O(base_config) does not set both.
   returned: O(state=restored)
   type: str
 certificate_sha256:
@@ -310,6 +310,7 @@ def save_backup(module, paths, backup):
 
 
 CONFIG_URL = re.compile(r"^c\.JupyterHub\.(bind_url|hub_bind_url) = (\"[^\n]*\")$", re.M)
+CONFIG_INTERNAL_SSL = re.compile(r"^c\.JupyterHub\.internal_ssl = True$", re.M)
 
 
 def health_url(base_config):
@@ -318,7 +319,8 @@ def health_url(base_config):
     urls = {name: json.loads(value) for name, value in CONFIG_URL.findall(base_config)}
     if set(urls) != {"bind_url", "hub_bind_url"}:
         return None
-    return hub_health.health_url(urls["hub_bind_url"], urls["bind_url"])
+    return hub_health.health_url(urls["hub_bind_url"], urls["bind_url"],
+                                 CONFIG_INTERNAL_SSL.search(base_config) is not None)
 
 
 def restore(module, backup):

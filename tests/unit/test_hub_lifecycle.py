@@ -6,6 +6,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import subprocess
 import sys
 import textwrap
@@ -181,10 +182,12 @@ def test_only_the_contents_are_hidden_from_ansibles_output(tmp_path):
     assert not os.path.exists(f"{directory}/previous-config.json")
 
 
-def base_config(public_url, bind_url):
+def base_config(public_url, bind_url, internal_ssl=False):
     """The base configuration's two URL lines as roles/hub/templates renders them (to_json)."""
     template = (COLLECTIONS / "ansible_collections/unopinionated/jupyterhub/roles/hub/templates/"
                 "jupyterhub_config.py.j2").read_text()
+    template = re.sub(r"{% if hub_internal_ssl \| bool %}(.*?){% endif %}",
+                      lambda m: m.group(1) if internal_ssl else "", template, flags=re.S)
     return (template.replace("{{ hub_public_url | to_json }}", json.dumps(public_url))
             .replace("{{ hub_bind_url | to_json }}", json.dumps(bind_url)))
 
@@ -195,6 +198,8 @@ HEALTH_CASES = [  # hub_public_url, hub_bind_url, where the hub answers /hub/hea
     ("https://hub.example.org/ü/", "http://[::1]:8081", "http://[::1]:8081/ü/hub/health"),
     ("https://hub.example.org/", "http://[::]:8081", "http://127.0.0.1:8081/hub/health"),
 ]
+# The role's rule with hub_internal_ssl (the last case): the same listener, over TLS.
+ROLE_HEALTH_URLS = [case[2] for case in HEALTH_CASES[:-1]] + ["https://127.0.0.1:8081/hub/health"]
 
 
 def test_the_health_url_after_a_roll_back_is_the_restored_configurations():
@@ -203,6 +208,9 @@ def test_the_health_url_after_a_roll_back_is_the_restored_configurations():
     # A configuration of a release that did not write both lines: the caller keeps its own URL.
     assert hub_lifecycle.health_url('c.JupyterHub.bind_url = "https://hub.example.org/"\n') is None
     assert hub_lifecycle.health_url("") is None
+    # A hub with internal_ssl answers on the same listener, over TLS.
+    assert (hub_lifecycle.health_url(base_config("https://hub.example.org/", "http://0.0.0.0:8081", internal_ssl=True))
+            == "https://127.0.0.1:8081/hub/health")
 
 
 def test_the_roles_health_url_follows_the_same_rule(tmp_path):
@@ -214,9 +222,10 @@ def test_the_roles_health_url_follows_the_same_rule(tmp_path):
         "hosts": "localhost", "connection": "local", "gather_facts": False,
         "vars_files": [str(COLLECTIONS / "ansible_collections/unopinionated/jupyterhub/roles/hub/vars/main.yml")],
         "tasks": [{"ansible.builtin.lineinfile": {"path": str(out), "line": "{{ __hub_health_url }}", "create": True},
-                   "vars": {"hub_public_url": "{{ item.0 }}", "hub_bind_url": "{{ item.1 }}"},
+                   "vars": {"hub_public_url": "{{ item.0 }}", "hub_bind_url": "{{ item.1 }}",
+                            "hub_internal_ssl": "{{ item.1 == 'http://[::]:8081' }}"},
                    "loop": [list(case[:2]) for case in HEALTH_CASES]}],
     }]))
     result = run_playbook(playbook)
     assert result.returncode == 0, result.stdout[-2000:]
-    assert out.read_text().splitlines() == [case[2] for case in HEALTH_CASES]
+    assert out.read_text().splitlines() == ROLE_HEALTH_URLS

@@ -7,9 +7,12 @@ so it stays after traefik restarts and reads the route file anew.
 
 import asyncio
 import json
+import os
 import re
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -232,3 +235,71 @@ def test_routes_an_earlier_release_wrote_get_todays_rules_when_the_hub_starts(tr
     asyncio.run(start())
     wait_until(lambda: reached(traefik, "/hub/login") == "hub", what="the hub to take its URLs back")
     assert reached(traefik, routespec(name) + "lab") == "mallory"
+
+
+class TLSBackend(Backend):
+    """A server like a user's with JupyterHub's internal_ssl: TLS, and a client certificate required."""
+
+    def __init__(self, name, key, cert, client_ca):
+        super().__init__(name)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(cert, key)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.url = self.url.replace("http://", "https://")
+
+
+def test_with_internal_ssl_traefik_reaches_servers_over_tls_with_jupyterhubs_certificates(traefik, tmp_path):
+    from certipy import Certipy
+
+    certipy = Certipy(store_dir=str(tmp_path / "internal-ssl"))
+    for ca in ("hub-ca", "notebooks-ca", "proxy-client-ca", "other-ca"):
+        certipy.create_ca(ca)
+    bundles = certipy.trust_from_graph({"proxy-client-ca": ["hub-ca", "notebooks-ca"],
+                                        "notebooks-ca": ["hub-ca", "proxy-client-ca"]})
+    local = ["IP:127.0.0.1", "DNS:localhost"]
+    client = certipy.create_signed_pair("proxy-client", "proxy-client-ca", alt_names=local)["files"]
+    alice = certipy.create_signed_pair("user-alice", "notebooks-ca", alt_names=local)["files"]
+    forged = certipy.create_signed_pair("user-mallory", "other-ca", alt_names=local)["files"]
+    backends = {"alice": TLSBackend("alice", alice["key"], alice["cert"], bundles["notebooks-ca"]),
+                "mallory": TLSBackend("mallory", forged["key"], forged["cert"], bundles["notebooks-ca"]),
+                "plain": Backend("plain")}
+    app = SimpleNamespace(internal_ssl=True, internal_trust_bundles=bundles,
+                          internal_proxy_certs={"proxy-client": {"keyfile": client["key"], "certfile": client["cert"],
+                                                                 "cafile": client["cert"]}})
+
+    async def start_and_add():
+        proxy = hub_proxy(traefik)
+        proxy.app = app
+        await proxy._start_future
+        for name, backend in backends.items():
+            await proxy.add_route(routespec(name), backend.url, {"user": name})
+        return proxy
+
+    proxy = asyncio.run(start_and_add())
+    # traefik showed the proxy-client certificate and trusted alice's server (JupyterHub's CAs).
+    wait_until(lambda: reached(traefik, "/user/alice/lab") == "alice", what="traefik to reach a TLS server")
+    # A server whose certificate no JupyterHub CA signed is not believed; plain http stays plain.
+    assert reached(traefik, "/user/mallory/lab") == 500
+    assert reached(traefik, "/user/plain/lab") == "plain"
+    routes = json.loads((traefik.routes / "rules.yaml").read_text())
+    transports = routes["http"]["serversTransports"]
+    assert list(transports) == [proxy_module.INTERNAL_TRANSPORT]
+    # traefik (the directory's group) reads copies; JupyterHub's own files stay where they were.
+    for path in [*transports[proxy_module.INTERNAL_TRANSPORT]["rootCAs"],
+                 *transports[proxy_module.INTERNAL_TRANSPORT]["certificates"][0].values()]:
+        assert os.path.dirname(path) == str(traefik.routes) and os.stat(path).st_mode & 0o777 == 0o640
+    services = {route["data"]["user"]: routes["http"]["services"][route["service"]]["loadBalancer"]
+                for route in routes["jupyterhub"]["routes"].values()}
+    assert "serversTransport" not in services["plain"] and services["alice"]["serversTransport"]
+
+    # The hub restarted without internal_ssl: no route keeps a transport that is gone.
+    async def restart_plain():
+        again = hub_proxy(traefik)
+        await again._start_future
+
+    asyncio.run(restart_plain())
+    routes = json.loads((traefik.routes / "rules.yaml").read_text())
+    assert routes["http"]["serversTransports"] == {}
+    assert all("serversTransport" not in s["loadBalancer"] for s in routes["http"]["services"].values())
+    del proxy

@@ -3,8 +3,13 @@ live only in a real directory (slapd), resolved by SSSD, and log in through PAM.
 
 import json
 import os
+import socket
 import statistics
+import struct
+import subprocess
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -116,6 +121,60 @@ def kernel_hostname(session, hub_url):
     return out.strip()
 
 
+# The hub asks every client for a certificate of its CAs (hub_internal_ssl): root shows the hub's own.
+INTERNAL_SSL = f"{BASE}/state/internal-ssl"
+HUB_HEALTH = (f"curl -sf --cert {INTERNAL_SSL}/hub-internal/hub-internal.crt --key {INTERNAL_SSL}/hub-internal/hub-internal.key"
+              f" --cacert {INTERNAL_SSL}/hub-ca/hub-ca.crt https://127.0.0.1:8081/hub/health")
+
+
+class Capture:
+    """Every frame on the scenario's podman bridge (the cluster network), from the podman host.
+
+    An AF_PACKET socket of the test process (root): what tcpdump would see. ``streams``
+    joins each TCP direction's payloads in order, so a secret split across segments is found.
+    """
+
+    def __init__(self, network):
+        self.interface = subprocess.run(["podman", "network", "inspect", network, "--format",
+                                         "{{.NetworkInterface}}"], capture_output=True, text=True,
+                                        check=True).stdout.strip()
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+        self.sock.bind((self.interface, 0))
+        self.sock.settimeout(0.2)
+        self.frames, self.running = [], True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while self.running:
+            try:
+                self.frames.append(self.sock.recv(65535))
+            except socket.timeout:
+                continue
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+    def streams(self):
+        """{(source, source port, destination, destination port): payload bytes} of IPv4 TCP."""
+        flows = defaultdict(bytearray)
+        for frame in self.frames:
+            if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+                continue
+            ip = frame[14:]
+            ip_len = (ip[0] & 0x0F) * 4
+            total = struct.unpack("!H", ip[2:4])[0]
+            tcp = ip[ip_len:total]
+            source_port, destination_port = struct.unpack("!HH", tcp[:4])
+            payload = tcp[(tcp[12] >> 4) * 4:]
+            if payload:
+                key = (socket.inet_ntoa(ip[12:16]), source_port, socket.inet_ntoa(ip[16:20]), destination_port)
+                flows[key] += payload
+        return flows
+
+
 def test_the_cluster_is_up_and_the_hub_is_not_root(host):
     assert "ujh-slurm-compute idle" in host.check_output("sinfo -h -N -o '%N %T'")
     pid = unit_pid(host, "jupyterhub.service")
@@ -189,6 +248,61 @@ def test_sudo_is_limited_to_sbatch_and_scancel_as_non_root_users(host):
     assert "not allowed" not in cancel.stderr and "password is required" not in cancel.stderr, cancel.stderr
 
 
+def test_nothing_secret_crosses_the_cluster_network_in_clear(host, compute, hub_url):
+    """Login, spawn, a kernel's execution and a stop, captured on the cluster network (the podman bridge)."""
+    capture = Capture("ujh-slurm-net")
+    try:
+        session = use_api_token(login(hub_url, USER, PASSWORD[USER]), hub_url, USER)
+        spawn(session, hub_url, {"profile": "small"})
+        (job,) = jobs(host)
+        routes = json.loads(host.check_output(f"cat {BASE}/proxy/routes/rules.yaml"))
+        target = next(r["target"] for r in routes["jupyterhub"]["routes"].values() if r["data"].get("user") == USER)
+        assert target.startswith("https://ujh-slurm-compute:"), target
+        marker = f"ujh-kernel-marker-{time.time_ns()}"
+        token = session.headers["Authorization"].split(" ", 1)[1]
+        out, error = run_in_kernel(hub_url, USER, token, f"print('{marker}'[::-1][::-1])")
+        assert (out.strip(), error) == (marker, None)
+        server_pid = compute.check_output("pgrep -u alice -f -n '[j]upyterhub-singleuser'")
+        job_env = dict(line.split("=", 1) for line in compute.check_output(
+            f"tr '\\0' '\\n' < /proc/{server_pid}/environ").splitlines() if "=" in line)
+        # The job's key: in a directory of its own on the node, alice's alone; in its batch
+        # script, which alice (and root, SlurmUser) can read back, and bob cannot.
+        key_dir = os.path.dirname(job_env["JUPYTERHUB_SSL_KEYFILE"])
+        assert key_dir.startswith("/tmp/jupyterhub-tls."), job_env["JUPYTERHUB_SSL_KEYFILE"]
+        assert compute.check_output(f"stat -c '%U %a' {key_dir} {key_dir}/server.key").splitlines() == [
+            "alice 700", "alice 600"]
+        assert compute.run(f"sudo -u bob cat {key_dir}/server.key").rc != 0
+        assert "PRIVATE KEY-----" in host.check_output(f"sudo -u alice scontrol write batch_script {job[0]} -")
+        stolen = host.run(f"sudo -u bob scontrol write batch_script {job[0]} -")
+        assert stolen.rc != 0 and "PRIVATE KEY" not in stolen.stdout, stolen.stdout
+        secrets = {"password": PASSWORD[USER], "API token": token, "the job's API token": job_env["JUPYTERHUB_API_TOKEN"],
+                   "kernel code and output": marker,
+                   **{f"cookie {c.name}": c.value for c in session.cookies if len(c.value) >= 16}}
+        stop(session, hub_url, host)
+        wait_until(lambda: compute.run(f"test -e {key_dir}").rc != 0, what="the job to remove its key")
+        # The capture sees this network's clear text: a plain request from the compute node.
+        control = f"ujh-capture-control-{time.time_ns()}"
+        compute.run(f"curl -s -m 5 http://ujh-slurm:8081/{control}")
+        wait_until(lambda: any(control.encode() in data for data in capture.streams().values()),
+                   what="the capture to see the control request")
+    finally:
+        capture.stop()
+    streams = {key: bytes(data) for key, data in capture.streams().items() if control.encode() not in data}
+    found = {name: [key for key, data in streams.items() if value.encode() in data] for name, value in secrets.items()}
+    assert {name: keys for name, keys in found.items() if keys} == {}
+    login_ip, compute_ip = (host.check_output(f"getent ahostsv4 {name} | head -n 1 | cut -d' ' -f1")
+                            for name in ("ujh-slurm", "ujh-slurm-compute"))
+    server_port = int(target.rsplit(":", 1)[1])
+    to_hub = [data for (src, _, dst, port), data in streams.items() if (src, dst, port) == (compute_ip, login_ip, 8081)]
+    to_server = [data for (src, _, dst, port), data in streams.items()
+                 if (src, dst, port) == (login_ip, compute_ip, server_port)]
+    # Both ways across the cluster network, and each connection opens with a TLS handshake.
+    assert to_hub and to_server, sorted(streams)
+    assert all(data.startswith(b"\x16\x03") for data in to_hub + to_server)
+    print(f"capture on {capture.interface}: {len(capture.frames)} frames; {len(to_hub)} connections to the hub API,"
+          f" {len(to_server)} to the server, all TLS; {len(secrets)} secrets looked for, none found")
+
+
 def test_a_server_runs_as_a_slurm_job_on_compute_and_answers_through_traefik(alice, host, compute, hub_url):
     spawn(alice, hub_url, {"profile": "small"})
     (job,) = jobs(host)
@@ -248,7 +362,7 @@ def test_a_hub_restart_leaves_the_job_and_the_server_alone(alice, host, hub_url)
     old_pid = unit_pid(host, "jupyterhub.service")
     host.check_output("systemctl restart jupyterhub.service")
     wait_until(lambda: unit_pid(host, "jupyterhub.service") not in (0, old_pid), what="the new hub")
-    wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0, what="hub health")
+    wait_until(lambda: host.run(HUB_HEALTH).rc == 0, what="hub health")
     assert jobs(host) == [job_before]
     wait_until(lambda: server_status(alice, hub_url, USER).status_code == 200, what="the server after the restart")
     assert api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"][""]["ready"]

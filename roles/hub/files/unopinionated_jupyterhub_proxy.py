@@ -18,6 +18,12 @@ Two upstream behaviours meet untrusted input here (PITFALLS.md, 2026-12 review):
   escaped UTF-16 surrogate pair (Python's JSON for a character beyond U+FFFF) made
   traefik reject the whole route file, and every route with it. ``dumps_routes``
   writes JSON that holds neither.
+
+With the hub's internal_ssl (hub_internal_ssl), traefik reaches the hub and the users'
+servers over TLS, verifying them against JupyterHub's CAs and showing them the
+proxy-client certificate JupyterHub made for it (they ask for one): jupyterhub-traefik-
+proxy knows nothing of internal_ssl, so ``internal_transport`` gives traefik copies it
+can read and every https route's service uses them.
 """
 
 import asyncio
@@ -39,12 +45,18 @@ from tornado.ioloop import PeriodicCallback
 from traitlets import default, observe
 
 __all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "client_address", "GroupReadableRoutes",
-           "SharedRoutesTraefikProxy"]
+           "internal_transport", "SharedRoutesTraefikProxy"]
 
 # traefik sets this header on every request it passes to the hub (a router middleware
 # of the hub's route), with a value only the hub and traefik know: the hub believes
 # X-Real-Ip only on requests that carry it (client_address).
 ORIGIN_HEADER = "X-Unopinionated-Proxy-Origin"
+
+# The serversTransport of every https route when the hub runs with internal_ssl.
+INTERNAL_TRANSPORT = "jupyterhub-internal"
+# Copies of JupyterHub's proxy-client files that traefik (the route directory's group) reads.
+INTERNAL_FILES = {"keyfile": "internal-ssl-proxy-client.key", "certfile": "internal-ssl-proxy-client.crt",
+                  "cafile": "internal-ssl-proxy-client-ca.crt"}
 
 # Characters a YAML parser refuses raw (C1 controls, DEL), reads as line breaks
 # (NEL, LS, PS), or cannot take at all (UTF-16 surrogates, which never come from
@@ -212,6 +224,35 @@ class GroupReadableRoutes:
             os.unlink(self.legacy_path)
 
 
+def write_group_readable(path, data):
+    """``data`` (bytes) at ``path``, replaced atomically, 0640 (the directory's group reads it)."""
+    fd, tmp_path = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".internal-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o640)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp_path, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_path)
+
+
+def internal_transport(directory, key_file, cert_file, ca_file):
+    """traefik's serversTransport for internal_ssl, from JupyterHub's proxy-client files.
+
+    The three files are copied into ``directory`` (the route file's, which only the hub
+    writes and traefik's group reads): JupyterHub keeps them in its state directory,
+    where traefik, another user, cannot read them.
+    """
+    copies = {}
+    for kind, source in (("keyfile", key_file), ("certfile", cert_file), ("cafile", ca_file)):
+        copies[kind] = os.path.join(directory, INTERNAL_FILES[kind])
+        with open(source, "rb") as f:
+            write_group_readable(copies[kind], f.read())
+    return {"rootCAs": [copies["cafile"]],
+            "certificates": [{"certFile": copies["certfile"], "keyFile": copies["keyfile"]}]}
+
+
 class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     """traefik's file provider, with routes that traefik's user can read, for any user name.
 
@@ -248,10 +289,17 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         if (data or {}).get("hub"):
             router["middlewares"] = ["hub-origin"]
 
+    @property
+    def internal_ssl(self):
+        return bool(getattr(self.app, "internal_ssl", False))
+
     def _dynamic_config_for_route(self, routespec, target, data):
         traefik_config, jupyterhub_config = super()._dynamic_config_for_route(routespec, target, data)
         for router in traefik_config["http"]["routers"].values():
             self._secure_router(router, routespec, data)
+        if self.internal_ssl and target.startswith("https://"):
+            for service in traefik_config["http"]["services"].values():
+                service["loadBalancer"]["serversTransport"] = INTERNAL_TRANSPORT
         return traefik_config, jupyterhub_config
 
     async def _setup_traefik_dynamic_config(self):
@@ -265,6 +313,20 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             router = http.get("routers", {}).get(route.get("router"))
             if router is not None and route.get("routespec"):
                 self._secure_router(router, route["routespec"], route.get("data"))
+        transports = http.setdefault("serversTransports", {})
+        if self.internal_ssl:
+            client = self.app.internal_proxy_certs["proxy-client"]
+            transports[INTERNAL_TRANSPORT] = internal_transport(
+                os.path.dirname(os.path.abspath(self.dynamic_config_file)), client["keyfile"], client["certfile"],
+                self.app.internal_trust_bundles["proxy-client-ca"])
+        else:
+            transports.pop(INTERNAL_TRANSPORT, None)
+        for service in http.get("services", {}).values():  # routes read back: today's transport
+            balancer = service.get("loadBalancer", {})
+            if self.internal_ssl and any(s.get("url", "").startswith("https://") for s in balancer.get("servers", [])):
+                balancer["serversTransport"] = INTERNAL_TRANSPORT
+            else:
+                balancer.pop("serversTransport", None)
         await super()._setup_traefik_dynamic_config()
 
     def _persist_dynamic_config(self):
