@@ -313,14 +313,16 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             router = http.get("routers", {}).get(route.get("router"))
             if router is not None and route.get("routespec"):
                 self._secure_router(router, route["routespec"], route.get("data"))
-        transports = http.setdefault("serversTransports", {})
+        # traefik refuses a route file with an empty serversTransports (and every route in it).
+        transports = http.pop("serversTransports", {})
+        transports.pop(INTERNAL_TRANSPORT, None)
         if self.internal_ssl:
             client = self.app.internal_proxy_certs["proxy-client"]
             transports[INTERNAL_TRANSPORT] = internal_transport(
                 os.path.dirname(os.path.abspath(self.dynamic_config_file)), client["keyfile"], client["certfile"],
                 self.app.internal_trust_bundles["proxy-client-ca"])
-        else:
-            transports.pop(INTERNAL_TRANSPORT, None)
+        if transports:
+            http["serversTransports"] = transports
         for service in http.get("services", {}).values():  # routes read back: today's transport
             balancer = service.get("loadBalancer", {})
             if self.internal_ssl and any(s.get("url", "").startswith("https://") for s in balancer.get("servers", [])):
