@@ -541,18 +541,26 @@ def past_visitors(host, hub_url, count):
     return {"before": before, "after": measure()}
 
 
+SPAWN_FIGURE = re.compile(r"spawn POST->ready: median ([\d.]+)s, all \[([^\]]*)\]")
+
+
 def slurm_from_test_log():
-    """The slurm scenario's own spawn and floor figures, from the last ./testbed/test slurm log."""
+    """The slurm scenario's own spawn and floor figures, from the last ./testbed/test slurm log
+    (internal TLS on), and the spawns of bench/run's run with it off (slurm-plain.log), if any."""
     log = REPO / ".cache" / "logs" / "slurm@bookworm.log"
     if not log.exists():
         return None
     text = log.read_text(errors="replace")
-    spawn = re.search(r"spawn POST->ready: median ([\d.]+)s, all \[([^\]]*)\]", text)
+    spawn = SPAWN_FIGURE.search(text)
     floor = re.search(r"floor: sbatch->RUNNING median ([\d.]+)s .*?bare jupyter-server start median ([\d.]+)s", text)
     if not (spawn and floor):
         return None
+    plain_log = REPO / ".cache" / "bench" / "slurm-plain.log"
+    plain = SPAWN_FIGURE.search(plain_log.read_text(errors="replace")) if plain_log.exists() else None
     return {"spawn_s": float(spawn.group(1)), "samples": len(spawn.group(2).split(",")), "to_running_s": float(floor.group(1)),
             "bare_server_s": float(floor.group(2)),
+            "plain_spawn_s": float(plain.group(1)) if plain else None,
+            "plain_samples": len(plain.group(2).split(",")) if plain else 0,
             "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
 
 

@@ -143,6 +143,11 @@ def write(results, path):
                    f"{slurm['log_date']}), medians of {slurm.get('samples', 5)}: spawn POST -> ready **{slurm['spawn_s']:.1f} s**; floor "
                    f"{floor:.1f} s (sbatch -> RUNNING {slurm['to_running_s']:.1f} s + a bare jupyter-server start "
                    f"{slurm['bare_server_s']:.1f} s on the compute node); spawn / floor **{slurm['spawn_s'] / floor:.2f}x**.\n\n")
+        if slurm.get("plain_spawn_s"):
+            out.append(f"The scenario runs with TLS on the cluster network (`hub_internal_ssl`: a new key and certificate "
+                       f"per spawn, TLS both ways). The same spawns without it (`bench/run`'s second run of the "
+                       f"scenario, median of {slurm['plain_samples']}): **{slurm['plain_spawn_s']:.1f} s**; with it "
+                       f"**{slurm['spawn_s']:.1f} s** ({slurm['spawn_s'] - slurm['plain_spawn_s']:+.1f} s).\n\n")
         targets.append(("Slurm spawn <= 1.2 x floor + 0.5 s", f"{slurm['spawn_s']:.1f} s vs {1.2 * floor + 0.5:.1f} s",
                         slurm["spawn_s"] <= 1.2 * floor + 0.5))
     else:
