@@ -29,6 +29,7 @@ def render(**overrides):
         "jupyterhub_proxy_api_port": 8099,
         "hub_metrics_enabled": False,
         "hub_authenticator": "",
+        "hub_internal_ssl": False,
     }
     values.update(overrides)
     return env.from_string(TEMPLATE.read_text()).render(**values)
@@ -60,21 +61,56 @@ def test_metrics_service_gets_only_read_metrics_and_its_token_from_state():
     assert 'read_secret(STATE_DIR, "metrics_api_token")' in source
 
 
-def test_pam_preset_sets_values_only_and_names_stay_data_whatever_they_hold():
-    assert "PAMAuthenticator" not in render(hub_authenticator="")
-    hostile = ['a"b', "c'd", "e\\f", "g`id`", "{h}", "%i", "j\nk", "$(l)", "ü"]
-    source = render(hub_authenticator="pam", hub_pam_service="jupyterhub-sssd", hub_allowed_users=["x"],
-                    hub_allowed_groups=hostile, hub_admin_users=[], hub_admin_groups=["hubadmins"])
-    tree = ast.parse(source)
+def assignments(source, prefix, skip=()):
+    """The literal values the configuration gives ``prefix``'s settings (a set(...) of a literal as its list)."""
     found = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]).startswith("c.PAMAuthenticator."):
+    for node in ast.parse(source).body:
+        if (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]).startswith(prefix)
+                and ast.unparse(node.targets[0]) not in skip):
             value = node.value
             if isinstance(value, ast.Call):  # set([...]): its argument is a literal, never code
                 assert ast.unparse(value.func) == "set" and len(value.args) == 1
                 value = value.args[0]
             found[ast.unparse(node.targets[0])] = ast.literal_eval(value)
-    assert found == {
+    return found
+
+
+def test_ldap_preset_checks_the_certificate_and_its_values_stay_data_whatever_they_hold():
+    assert "LDAPAuthenticator" not in render(hub_authenticator="pam", hub_pam_service="x", hub_allowed_users=[],
+                                             hub_allowed_groups=[], hub_admin_users=[], hub_admin_groups=[])
+    hostile = ['cn=a"b', "cn=c'd,o=e\\f", "cn=g`id`", "cn={h}", "cn=%i", "cn=j\nk", "cn=$(l)", "cn=ü"]
+    source = render(hub_authenticator="ldap", hub_ldap_server_address="ldap.example.org", hub_ldap_server_port=0,
+                    hub_ldap_tls_strategy="before_bind", hub_ldap_ca_file="/etc/ssl/ca'\".pem",
+                    hub_ldap_bind_dn_templates=["uid={username},o=x\"y"], hub_ldap_allowed_groups=hostile,
+                    hub_allowed_users=["x"], hub_admin_users=["alice"])
+    tree = ast.parse(source)
+    # tls_kwargs: CERT_REQUIRED from the ssl module (ldap3's default checks nothing), the CA as a literal.
+    (tls,) = [n.value for n in tree.body if isinstance(n, ast.Assign)
+              and ast.unparse(n.targets[0]) == "c.LDAPAuthenticator.tls_kwargs"]
+    assert [ast.unparse(k) for k in tls.keys] == ["'validate'", "'ca_certs_file'"]
+    assert ast.unparse(tls.values[0]) == "ssl.CERT_REQUIRED" and ast.literal_eval(tls.values[1]) == "/etc/ssl/ca'\".pem"
+    assert assignments(source, "c.LDAPAuthenticator.", skip=["c.LDAPAuthenticator.tls_kwargs"]) == {
+        "c.LDAPAuthenticator.server_address": "ldap.example.org",
+        "c.LDAPAuthenticator.tls_strategy": "before_bind",
+        "c.LDAPAuthenticator.bind_dn_template": ['uid={username},o=x"y'],
+        "c.LDAPAuthenticator.allowed_groups": hostile,
+        "c.LDAPAuthenticator.allowed_users": ["x"],
+        "c.LDAPAuthenticator.admin_users": ["alice"],
+    }
+    assert 'c.JupyterHub.authenticator_class = "ldapauthenticator.LDAPAuthenticator"' in source
+    assert "server_port" not in source  # 0: the strategy's default port
+    assert "c.LDAPAuthenticator.server_port = 1636" in render(
+        hub_authenticator="ldap", hub_ldap_server_address="l", hub_ldap_server_port=1636, hub_ldap_tls_strategy="on_connect",
+        hub_ldap_ca_file="/c", hub_ldap_bind_dn_templates=[], hub_ldap_allowed_groups=[], hub_allowed_users=[],
+        hub_admin_users=[])
+
+
+def test_pam_preset_sets_values_only_and_names_stay_data_whatever_they_hold():
+    assert "PAMAuthenticator" not in render(hub_authenticator="")
+    hostile = ['a"b', "c'd", "e\\f", "g`id`", "{h}", "%i", "j\nk", "$(l)", "ü"]
+    source = render(hub_authenticator="pam", hub_pam_service="jupyterhub-sssd", hub_allowed_users=["x"],
+                    hub_allowed_groups=hostile, hub_admin_users=[], hub_admin_groups=["hubadmins"])
+    assert assignments(source, "c.PAMAuthenticator.") == {
         "c.PAMAuthenticator.service": "jupyterhub-sssd",
         "c.PAMAuthenticator.open_sessions": False,
         "c.PAMAuthenticator.allowed_users": ["x"],

@@ -64,14 +64,14 @@ def alice(hub_url):
     return use_api_token(login(hub_url, USER, PASSWORD[USER]), hub_url, USER)
 
 
-def refused_login(hub_url, username, password):
-    """The hub's answer to a login that must fail: the form again, no hub cookie."""
+def refused_login(hub_url, username, password, status=403):
+    """The hub's answer to a login that must fail: the form again (or an error page), no hub cookie."""
     s = https_session()
     s.get(f"{hub_url}/hub/login", timeout=30).raise_for_status()
     xsrf = next((c.value for c in s.cookies if c.name == "_xsrf"), "")
     r = s.post(f"{hub_url}/hub/login", data={"username": username, "password": password, "_xsrf": xsrf},
                timeout=60, allow_redirects=False)
-    assert r.status_code == 403, f"{username}: {r.status_code} {r.text[:300]}"
+    assert r.status_code == status, f"{username}: {r.status_code} {r.text[:300]}"
     assert not any(c.name.startswith("jupyterhub-hub-login") for c in s.cookies), f"{username} got the hub cookie"
     return r
 
@@ -130,8 +130,10 @@ HUB_HEALTH = (f"curl -sf --cert {INTERNAL_SSL}/hub-internal/hub-internal.crt --k
 class Capture:
     """Every frame on the scenario's podman bridge (the cluster network), from the podman host.
 
-    An AF_PACKET socket of the test process (root): what tcpdump would see. ``streams``
-    joins each TCP direction's payloads in order, so a secret split across segments is found.
+    An AF_PACKET socket of the test process (root), in promiscuous mode as tcpdump puts it:
+    a bridge passes frames between two of its containers up to its own device (where the
+    socket listens) only then. ``streams`` joins each TCP direction's payloads in order, so
+    a secret split across segments is found.
     """
 
     def __init__(self, network):
@@ -140,6 +142,8 @@ class Capture:
                                         check=True).stdout.strip()
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
         self.sock.bind((self.interface, 0))
+        membership = struct.pack("iHH8s", socket.if_nametoindex(self.interface), 1, 0, b"")  # PACKET_MR_PROMISC
+        self.sock.setsockopt(263, 1, membership)  # SOL_PACKET, PACKET_ADD_MEMBERSHIP
         self.sock.settimeout(0.2)
         self.frames, self.running = [], True
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -265,19 +269,21 @@ def test_nothing_secret_crosses_the_cluster_network_in_clear(host, compute, hub_
         server_pid = compute.check_output("pgrep -u alice -f -n '[j]upyterhub-singleuser'")
         job_env = dict(line.split("=", 1) for line in compute.check_output(
             f"tr '\\0' '\\n' < /proc/{server_pid}/environ").splitlines() if "=" in line)
-        # The job's key: in a directory of its own on the node, alice's alone; in its batch
-        # script, which alice (and root, SlurmUser) can read back, and bob cannot.
+        # The job's key: in a directory of its own on the node, alice's alone. Its batch script
+        # (which Slurm sends to slurmd in clear) holds the key and the token sealed only.
         key_dir = os.path.dirname(job_env["JUPYTERHUB_SSL_KEYFILE"])
         assert key_dir.startswith("/tmp/jupyterhub-tls."), job_env["JUPYTERHUB_SSL_KEYFILE"]
         assert compute.check_output(f"stat -c '%U %a' {key_dir} {key_dir}/server.key").splitlines() == [
             "alice 700", "alice 600"]
         assert compute.run(f"sudo -u bob cat {key_dir}/server.key").rc != 0
-        assert "PRIVATE KEY-----" in host.check_output(f"sudo -u alice scontrol write batch_script {job[0]} -")
+        key = compute.check_output(f"cat {key_dir}/server.key")
+        script = host.check_output(f"sudo -u alice scontrol write batch_script {job[0]} -")
+        assert "unmunge" in script and "PRIVATE KEY" not in script and job_env["JUPYTERHUB_API_TOKEN"] not in script
         # scontrol exits 0 when it refuses: its words and the empty output are the answer.
         stolen = host.run(f"sudo -u bob scontrol write batch_script {job[0]} -")
         assert "retrieval failed: Invalid user id" in stolen.stderr and stolen.stdout == "", stolen
         secrets = {"password": PASSWORD[USER], "API token": token, "the job's API token": job_env["JUPYTERHUB_API_TOKEN"],
-                   "kernel code and output": marker,
+                   "kernel code and output": marker, "the server's private key": max(key.splitlines(), key=len),
                    **{f"cookie {c.name}": c.value for c in session.cookies if len(c.value) >= 16}}
         stop(session, hub_url, host)
         wait_until(lambda: compute.run(f"test -e {key_dir}").rc != 0, what="the job to remove its key")
@@ -304,6 +310,19 @@ def test_nothing_secret_crosses_the_cluster_network_in_clear(host, compute, hub_
     assert all(data.startswith(b"\x16\x03") for data in to_hub + to_server)
     print(f"capture on {capture.interface}: {len(capture.frames)} frames; {len(to_hub)} connections to the hub API,"
           f" {len(to_server)} to the server, all TLS; {len(secrets)} secrets looked for, none found")
+
+
+def test_a_sealed_secret_opens_for_its_user_alone(host, compute):
+    # What the spawner does for each job (munge as the hub's user, for the user's uid); the
+    # job's own unmunge decodes it, another user's does not.
+    secret = f"ujh-sealed-{time.time_ns()}"
+    credential = host.check_output(f"printf %s {secret} | sudo -u jupyterhub munge --restrict-uid={UID[USER]} --ttl=300")
+    assert secret not in credential and credential.startswith("MUNGE:")
+    bob = compute.run(f"printf %s {credential} | sudo -u bob unmunge --metadata=/dev/null")
+    assert bob.rc != 0 and "Unauthorized credential" in bob.stderr and secret not in bob.stdout, bob
+    assert compute.check_output(f"printf %s {credential} | sudo -u alice unmunge --metadata=/dev/null") == secret
+    again = compute.run(f"printf %s {credential} | sudo -u alice unmunge --metadata=/dev/null")
+    assert again.rc != 0 and "Replayed credential" in again.stderr, again  # once
 
 
 def test_a_server_runs_as_a_slurm_job_on_compute_and_answers_through_traefik(alice, host, compute, hub_url):
@@ -460,6 +479,41 @@ def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
           f"bare jupyter-server start median {statistics.median(server_start):.1f}s "
           f"{[round(d, 1) for d in server_start]}")
     wait_until(lambda: jobs(host) == [], what="the plain jobs to leave the queue")
+
+
+def ldap_preset(**overrides):
+    """site.yml's extra variables for hub_authenticator: ldap against the scenario's directory."""
+    suffix = DIRECTORY["test_directory_suffix"]
+    return json.dumps({
+        "hub_authenticator": "ldap", "hub_allowed_groups": [], "hub_admin_groups": [], "hub_admin_users": [USER],
+        "hub_ldap_server_address": "ujh-slurm-ldap", "hub_ldap_tls_strategy": "on_connect",  # slapd: ldaps only
+        "hub_ldap_ca_file": "/etc/sssd/directory-ca.pem",  # the directory's own CA (prepare.yml)
+        "hub_ldap_bind_dn_templates": [f"uid={{username}},ou=people,{suffix}"],
+        "hub_ldap_allowed_groups": [f"cn=jupyterhub-users,ou=groups,{suffix}"], **overrides})
+
+
+def test_the_ldap_preset_logs_directory_users_in_and_checks_the_directorys_certificate(host, hub_url):
+    # Where SSSD is not on the login node: jupyterhub-ldapauthenticator, binding as the user.
+    result = run_site("-e", ldap_preset())
+    assert result.returncode == 0, result.stdout[-4000:]
+    config = host.check_output(f"cat {BASE}/jupyterhub_config.py")
+    assert 'authenticator_class = "ldapauthenticator.LDAPAuthenticator"' in config
+    assert '"validate": ssl.CERT_REQUIRED' in config
+    version = host.check_output(f"{BASE}/env/bin/python -c 'import ldapauthenticator; print(ldapauthenticator.__version__)'")
+    assert version == "2.0.2"
+    session = login(hub_url, USER, PASSWORD[USER])
+    assert api(use_api_token(session, hub_url, USER), hub_url, "GET", "/user").json()["admin"] is True
+    cursor = journal_cursor(host)
+    refused_login(hub_url, USER, PASSWORD[USER] + "x")
+    refused_login(hub_url, "bob", PASSWORD["bob"])  # the right password, not in the group
+    wait_until(lambda: "User 'bob' not allowed" in hub_log_since(host, cursor), what="the hub to log bob's refusal")
+    # With a CA that did not sign the directory's certificate, nobody logs in: the certificate is checked.
+    result = run_site("-e", ldap_preset(hub_ldap_ca_file=f"{INTERNAL_SSL}/hub-ca/hub-ca.crt"))
+    assert result.returncode == 0, result.stdout[-4000:]
+    cursor = journal_cursor(host)
+    refused_login(hub_url, USER, PASSWORD[USER], status=500)  # ldapauthenticator raises: JupyterHub's error page
+    wait_until(lambda: "certificate verify failed" in hub_log_since(host, cursor).lower(),
+               what="the hub to log the directory's certificate as unverified")
 
 
 @pytest.mark.last  # after the shared tests: it takes the deployment away

@@ -12,16 +12,21 @@ one plain word (check_user_name), and the spawn form's values never reach the ba
 script (apply_profile takes a profile's name and nothing else).
 
 With the hub's internal_ssl (hub_internal_ssl), each job gets its server's key and
-certificate, which JupyterHub makes for the user at every spawn, inside its batch
-script (tls_setup): slurmctld keeps a job's script where only its owner, SlurmUser
-and root read it, and the job writes the files into a directory of its own (mktemp,
-0700) on the compute node, removed when the job ends. Nothing else a user controls
-reaches that text, and the text is checked to be PEM before it goes in.
+certificate, which JupyterHub makes for the user at every spawn, and its API token
+inside its batch script (job_secrets_setup), and the job writes them into a directory
+of its own (mktemp, 0700) on the compute node, removed when the job ends. Slurm 22.05
+sends a job's script and environment from slurmctld to slurmd in clear (MUNGE signs
+its messages, it does not encrypt them: the slurm scenario's capture saw the token
+there), so the key and the token go in sealed: a MUNGE credential (AES-encrypted with
+the cluster's MUNGE key) that only the user's uid (or root) can decode, once, within
+its time to live; the token is kept out of the job's environment. Nothing else a user
+controls reaches that text; the certificates are checked to be PEM and the sealed
+values to be MUNGE credentials before they go in.
 """
 
 import asyncio
 import html
-import logging
+import pwd
 import re
 
 # Importing batchspawner registers the hub API handler through which a job
@@ -29,7 +34,7 @@ import re
 import batchspawner  # noqa: F401  pylint: disable=unused-import
 from batchspawner import JobStatus, SlurmSpawner
 from tornado import web
-from traitlets import Integer, List
+from traitlets import Integer, List, Unicode
 
 # An account name as sudo, Slurm and a shell take it: lower case (JupyterHub's
 # default normalization), digits, "_", ".", "-" and "@" (SSSD's user@domain),
@@ -42,41 +47,65 @@ SAFE_USER_NAME = re.compile(r"[a-z0-9_][a-z0-9_.@-]{0,63}")
 _PEM = re.compile(
     r"(-----BEGIN [A-Z0-9 ]{1,40}-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END [A-Z0-9 ]{1,40}-----\n?)+"
 )
+# A MUNGE credential as `munge` prints it (base64 between "MUNGE:" and ":").
+_MUNGE_CREDENTIAL = re.compile(r"MUNGE:[A-Za-z0-9+/=]{1,65536}:")
 # The batch script's names for the files, in the job's own directory.
 TLS_FILES = {"keyfile": "server.key", "certfile": "server.crt", "cafile": "ca.crt"}
 _TLS_ENV = {"keyfile": "JUPYTERHUB_SSL_KEYFILE", "certfile": "JUPYTERHUB_SSL_CERTFILE",
             "cafile": "JUPYTERHUB_SSL_CLIENT_CA"}
-_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+# What the job decodes (unmunge) rather than reads: the key, and the API token.
+SEALED = ("keyfile", "token")
+_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 
 
-def tls_setup(pems):
-    """Shell lines for the start of a batch script: write the server's PEM files into a
-    new private directory and point JupyterHub's variables at them.
+def _here_document(command, text):
+    return ["%s <<'UJH_EOF'" % command, text.rstrip("\n"), "UJH_EOF"]
 
-    ``pems`` maps keyfile, certfile and cafile to PEM text. Anything that is not PEM is
-    refused (ValueError) rather than put into a script that a shell runs.
+
+def job_secrets_setup(pems, sealed):
+    """Shell lines for the start of a batch script: write the server's files into a new
+    private directory, decode the sealed key and token there, and point JupyterHub's
+    variables at them.
+
+    ``pems`` maps certfile and cafile to PEM text, ``sealed`` maps keyfile and token to
+    MUNGE credentials (seal). Anything else is refused (ValueError) rather than put into
+    a script that a shell runs.
     """
     lines = ['ujh_tls_dir="$(mktemp -d "${TMPDIR:-/tmp}/jupyterhub-tls.XXXXXXXX")"',
              "trap 'rm -rf \"$ujh_tls_dir\"' EXIT",
              'ujh_umask="$(umask)"', "umask 077"]
-    for kind, name in TLS_FILES.items():
-        text = pems[kind]
+    for kind in ("certfile", "cafile"):
+        text = pems.get(kind)
         if not isinstance(text, str) or not _PEM.fullmatch(text):
             raise ValueError("The %s for the job is not a PEM file: it is not written into a batch script" % kind)
-        lines += ['cat > "$ujh_tls_dir/%s" <<\'UJH_TLS_EOF\'' % name, text.rstrip("\n"), "UJH_TLS_EOF",
-                  'export %s="$ujh_tls_dir/%s"' % (_TLS_ENV[kind], name)]
-    lines.append('umask "$ujh_umask"')
+        lines += _here_document('cat > "$ujh_tls_dir/%s"' % TLS_FILES[kind], text)
+    for kind in SEALED:
+        credential = sealed.get(kind)
+        if not isinstance(credential, str) or not _MUNGE_CREDENTIAL.fullmatch(credential):
+            raise ValueError("The sealed %s for the job is not a MUNGE credential: it is not written into a batch "
+                             "script" % kind)
+        lines += _here_document('unmunge --metadata=/dev/null --output="$ujh_tls_dir/%s"'
+                                % TLS_FILES.get(kind, kind), credential)
+    lines += ['export %s="$ujh_tls_dir/%s"' % (_TLS_ENV[kind], name) for kind, name in TLS_FILES.items()]
+    lines += ['JUPYTERHUB_API_TOKEN="$(cat "$ujh_tls_dir/token")"', 'rm -f "$ujh_tls_dir/token"',
+              'export JUPYTERHUB_API_TOKEN JPY_API_TOKEN="$JUPYTERHUB_API_TOKEN"', 'umask "$ujh_umask"']
     return "\n".join(lines) + "\n"
 
 
-class WithholdPrivateKeys(logging.Filter):
-    """batchspawner logs each batch script at debug level: a private key in it is withheld."""
-
-    def filter(self, record):
-        if record.args and any(isinstance(a, str) and "PRIVATE KEY-----" in a for a in record.args):
-            record.args = tuple(_PRIVATE_KEY.sub("[private key withheld]", a) if isinstance(a, str) else a
-                                for a in record.args)
-        return True
+async def seal(data, uid, ttl, command=("munge",)):
+    """``data`` (bytes) as a MUNGE credential that only ``uid`` (and root) can decode, once,
+    within ``ttl`` seconds: encrypted with the cluster's MUNGE key. No shell runs."""
+    process = await asyncio.create_subprocess_exec(
+        *command, "--restrict-uid=%d" % int(uid), "--ttl=%d" % int(ttl),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate(data)
+    if process.returncode != 0:
+        raise RuntimeError("munge could not seal the job's secrets (exit %d): %s"
+                           % (process.returncode, err.decode(errors="replace").strip()))
+    credential = out.decode("ascii", errors="replace").strip()
+    if not _MUNGE_CREDENTIAL.fullmatch(credential):
+        raise ValueError("munge printed something that is not a MUNGE credential: it is not written into a batch script")
+    return credential
 
 
 def check_user_name(name):
@@ -100,6 +129,8 @@ class SiteSlurmSpawner(SlurmSpawner):
     job_check_interval = Integer(5, config=True, help="Seconds between looks at a starting job.")
 
     _tls_pems = None  # the server's key, certificate and CA (PEM) for this spawn's batch script
+    munge_command = List(Unicode(), ["munge"], config=True,
+                         help="The command that seals the job's key and token (MUNGE's munge).")
 
     async def create_certs(self):
         # JupyterHub names the certificate's files after the user (user-NAME): an
@@ -108,21 +139,33 @@ class SiteSlurmSpawner(SlurmSpawner):
         return await super().create_certs()
 
     async def move_certs(self, paths):
-        """The job gets the files in its batch script (tls_setup), not from the hub's disk."""
+        """The job gets the files in its batch script (job_secrets_setup), not from the hub's disk."""
         pems = {}
         for kind in TLS_FILES:
             with open(paths[kind], encoding="ascii") as f:
                 pems[kind] = f.read()
-        tls_setup(pems)  # refuses anything but PEM here, before a job is submitted
+        for kind in TLS_FILES:  # refuses anything but PEM here, before a job is submitted
+            if not _PEM.fullmatch(pems[kind]):
+                raise ValueError("The %s JupyterHub made for the job is not a PEM file" % kind)
         self._tls_pems = pems
-        if not any(isinstance(f, WithholdPrivateKeys) for f in self.log.filters):
-            self.log.addFilter(WithholdPrivateKeys())
         # The batch script sets the real paths (a directory mktemp makes on the node).
         return {kind: "$ujh_tls_dir/" + name for kind, name in TLS_FILES.items()}
 
+    def get_env(self):
+        env = super().get_env()
+        if self._tls_pems:  # the job decodes its token from its batch script (never in clear on the wire)
+            for name in _TOKEN_ENV:
+                env.pop(name, None)
+        return env
+
     async def _get_batch_script(self, **subvars):
         if self._tls_pems:
-            subvars["prologue"] = tls_setup(self._tls_pems) + (subvars.get("prologue") or "")
+            uid = pwd.getpwnam(self.user.name).pw_uid  # the cluster's uid: the directory's, through NSS
+            ttl = min(max(int(self.start_timeout), 60), 3600)  # munged's longest by default: 3600 s
+            sealed = {"keyfile": await seal(self._tls_pems["keyfile"].encode(), uid, ttl, self.munge_command),
+                      "token": await seal(self.api_token.encode(), uid, ttl, self.munge_command)}
+            setup = job_secrets_setup(self._tls_pems, sealed)
+            subvars["prologue"] = setup + (subvars.get("prologue") or "")
         return await super()._get_batch_script(**subvars)
 
     async def start(self):
