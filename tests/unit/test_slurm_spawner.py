@@ -125,7 +125,8 @@ def test_a_jobs_secrets_are_sealed_in_its_script_and_written_into_a_private_dire
     assert node_paths == {"keyfile": "$ujh_tls_dir/server.key", "certfile": "$ujh_tls_dir/server.crt",
                           "cafile": "$ujh_tls_dir/ca.crt"}
     env = s.get_env()
-    assert "JUPYTERHUB_API_TOKEN" not in env and "JPY_API_TOKEN" not in env  # not in the job's environment
+    # No value in the job's environment; the names stay (batchspawner's keepvars: srun passes them on).
+    assert env["JUPYTERHUB_API_TOKEN"] == env["JPY_API_TOKEN"] == ""
     script = asyncio.run(s._get_batch_script(**dict(s.get_req_subvars(), cmd="env", prologue="echo site")))
     # Neither the key nor the token is in the script (nor, so, in the debug log that prints it).
     assert "PRIVATE KEY" not in script and s.api_token not in script

@@ -153,9 +153,12 @@ class SiteSlurmSpawner(SlurmSpawner):
 
     def get_env(self):
         env = super().get_env()
-        if self._tls_pems:  # the job decodes its token from its batch script (never in clear on the wire)
+        if self._tls_pems:
+            # The job decodes its token from its batch script: never in clear on the wire. The
+            # names stay, empty: they are the job's exported variables (keepvars), which srun
+            # passes on to the server with the values the script gives them.
             for name in _TOKEN_ENV:
-                env.pop(name, None)
+                env[name] = ""
         return env
 
     async def _get_batch_script(self, **subvars):
