@@ -293,13 +293,19 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     def internal_ssl(self):
         return bool(getattr(self.app, "internal_ssl", False))
 
+    def _set_transport(self, balancer):
+        """An https service goes through the internal transport with internal_ssl, any other not."""
+        if self.internal_ssl and any(s.get("url", "").startswith("https://") for s in balancer.get("servers", [])):
+            balancer["serversTransport"] = INTERNAL_TRANSPORT
+        else:
+            balancer.pop("serversTransport", None)
+
     def _dynamic_config_for_route(self, routespec, target, data):
         traefik_config, jupyterhub_config = super()._dynamic_config_for_route(routespec, target, data)
         for router in traefik_config["http"]["routers"].values():
             self._secure_router(router, routespec, data)
-        if self.internal_ssl and target.startswith("https://"):
-            for service in traefik_config["http"]["services"].values():
-                service["loadBalancer"]["serversTransport"] = INTERNAL_TRANSPORT
+        for service in traefik_config["http"]["services"].values():
+            self._set_transport(service["loadBalancer"])
         return traefik_config, jupyterhub_config
 
     async def _setup_traefik_dynamic_config(self):
@@ -324,11 +330,7 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         if transports:
             http["serversTransports"] = transports
         for service in http.get("services", {}).values():  # routes read back: today's transport
-            balancer = service.get("loadBalancer", {})
-            if self.internal_ssl and any(s.get("url", "").startswith("https://") for s in balancer.get("servers", [])):
-                balancer["serversTransport"] = INTERNAL_TRANSPORT
-            else:
-                balancer.pop("serversTransport", None)
+            self._set_transport(service.get("loadBalancer", {}))
         await super()._setup_traefik_dynamic_config()
 
     def _persist_dynamic_config(self):

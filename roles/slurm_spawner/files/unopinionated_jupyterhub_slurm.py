@@ -141,10 +141,9 @@ class SiteSlurmSpawner(SlurmSpawner):
     async def move_certs(self, paths):
         """The job gets the files in its batch script (job_secrets_setup), not from the hub's disk."""
         pems = {}
-        for kind in TLS_FILES:
+        for kind in TLS_FILES:  # anything but PEM is refused here, before a job is submitted
             with open(paths[kind], encoding="ascii") as f:
                 pems[kind] = f.read()
-        for kind in TLS_FILES:  # refuses anything but PEM here, before a job is submitted
             if not _PEM.fullmatch(pems[kind]):
                 raise ValueError("The %s JupyterHub made for the job is not a PEM file" % kind)
         self._tls_pems = pems
