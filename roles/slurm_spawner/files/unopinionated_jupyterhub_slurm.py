@@ -8,8 +8,14 @@ Unit tests: tests/unit/test_slurm_spawner.py.
 
 batchspawner runs its submit and cancel commands with a shell, and the user name is
 a word of both (``sudo -n -u {username} sbatch``): a name is served only when it is
-one plain word (check_user_name), and the spawn form's values never reach the batch
-script (apply_profile takes a profile's name and nothing else).
+one plain word (check_user_name). The spawn form (unopinionated_jupyterhub_slurm_form.py)
+checks every value against the site's lists and Slurm's before anything is submitted;
+what reaches the batch script is a listed name or a time that module wrote.
+
+While a job waits, the spawn's progress page shows its state, Slurm's pending reason and
+its id; a job whose reason means it can never start (a limit the job alone exceeds, an
+account or QoS Slurm refuses) is cancelled and fails the spawn with that reason. Once it
+runs, the hub's home page shows when Slurm will end it.
 
 With the hub's internal_ssl (hub_internal_ssl), each job gets its server's key and
 certificate, which JupyterHub makes for the user at every spawn, and its API token
@@ -25,9 +31,9 @@ values to be MUNGE credentials before they go in.
 """
 
 import asyncio
-import html
 import pwd
 import re
+import time
 
 # Importing batchspawner registers the hub API handler through which a job
 # reports its port (batchspawner #126); without it the hub never learns it.
@@ -35,6 +41,7 @@ import batchspawner  # noqa: F401  pylint: disable=unused-import
 from batchspawner import JobStatus, SlurmSpawner
 from tornado import web
 from traitlets import Integer, List, Unicode
+from unopinionated_jupyterhub_slurm_form import FIELDS, Choices, SlurmFacts, render, user_groups, validate
 
 # An account name as sudo, Slurm and a shell take it: lower case (JupyterHub's
 # default normalization), digits, "_", ".", "-" and "@" (SSSD's user@domain),
@@ -56,6 +63,30 @@ _TLS_ENV = {"keyfile": "JUPYTERHUB_SSL_KEYFILE", "certfile": "JUPYTERHUB_SSL_CER
 # What the job decodes (unmunge) rather than reads: the key, and the API token.
 SEALED = ("keyfile", "token")
 _TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+
+# The job's fields as batch_query_cmd asks squeue for them: '%T|%B|%e|%r'.
+_STATUS_FIELDS = ("state", "node", "end", "reason")
+_NODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
+_SLURM_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+# Pending reasons after which a job never starts unless an administrator steps in: a
+# limit the job alone exceeds (...PerJob..., a minimum), an account, QoS or partition
+# Slurm refuses for it, a dependency that cannot be met, its reservation gone.
+HOPELESS_REASONS = (r"(?:Assoc|QOS)(?:Max\w*PerJob\w*|Min\w*)|Partition(?:Time|Node)Limit|PartitionConfig"
+                    r"|Invalid(?:Account|QOS)|(?:Account|QOS)NotAllowed|BadConstraints|DependencyNeverSatisfied"
+                    r"|ReservationDeleted|InvalidReservation")
+# What a user reads for the commonest reasons (Slurm's own word is always shown too).
+_REASON_TEXT = {
+    "Priority": "jobs with a higher priority come first",
+    "Resources": "waiting for the resources it asked for to be free",
+    "Reservation": "waiting for its reservation to begin",
+    "None": "about to be scheduled",
+    "BeginTime": "waiting for its start time",
+    "QOSJobLimit": "the QoS's limit of jobs is reached",
+    "AssocGrpCpuLimit": "the account's CPU limit is reached",
+    "ReqNodeNotAvail": "the nodes it needs are not available",
+}
+# One cache of Slurm's lists per hub process, shared by every user's spawner.
+_FACTS = {}
 
 
 def _here_document(command, text):
@@ -127,6 +158,17 @@ class SiteSlurmSpawner(SlurmSpawner):
 
     profiles = List(config=True, help="The site's resource profiles (slurm_spawner_profiles).")
     job_check_interval = Integer(5, config=True, help="Seconds between looks at a starting job.")
+    form_fields = List(Unicode(), config=True,
+                       help="What users choose beside a profile: account, qos, partition, reservation, runtime.")
+    allowed_qos = List(Unicode(), config=True, help="The QoS the form offers (empty: any of the user's associations).")
+    default_account = Unicode("", config=True, help="--account when the user chooses none (empty: Slurm's).")
+    default_qos = Unicode("", config=True, help="--qos when the user chooses none (empty: the association's).")
+    extra_options = List(Unicode(), config=True, help="The site's further sbatch options, for every job.")
+    slurm_bin_dir = Unicode("/usr/bin", config=True, help="Where sacctmgr, scontrol and sinfo are.")
+    slurm_cache_seconds = Integer(60, config=True, help="How long the form's lists from Slurm are kept.")
+    hopeless_reasons = Unicode(HOPELESS_REASONS, config=True,
+                               help="Pending reasons (a regular expression) that fail the spawn at once.")
+    job_end = Unicode("", help="When Slurm ends the running job (squeue %e).")
 
     _tls_pems = None  # the server's key, certificate and CA (PEM) for this spawn's batch script
     munge_command = List(Unicode(), ["munge"], config=True,
@@ -170,6 +212,90 @@ class SiteSlurmSpawner(SlurmSpawner):
             subvars["prologue"] = setup + (subvars.get("prologue") or "")
         return await super()._get_batch_script(**subvars)
 
+    def slurm_facts(self):
+        key = (self.slurm_bin_dir, self.slurm_cache_seconds)
+        if key not in _FACTS:
+            _FACTS[key] = SlurmFacts(self.slurm_bin_dir, self.slurm_cache_seconds)
+        return _FACTS[key]
+
+    def site_profiles(self):
+        return self.profiles or [{"name": "default", "display_name": "Default resources"}]
+
+    async def form_choices(self, fresh=False):
+        """What this user may choose now (Slurm's lists from the cache, or fresh ones)."""
+        facts, fields, name = self.slurm_facts(), self.form_fields, self.user.name
+        get = facts.fresh if fresh else facts.get
+        associations = (await get("associations")).get(name, []) if {"account", "qos"} & set(fields) else []
+        default_account = (await get("default_accounts")).get(name, "") if {"account", "qos"} & set(fields) else ""
+        reservations = await get("reservations") if "reservation" in fields else []
+        partitions = await get("partitions") if "partition" in fields else []
+        groups = await asyncio.get_running_loop().run_in_executor(None, user_groups, name)
+        return Choices(name, groups, self.site_profiles(), fields, associations, default_account, reservations,
+                       partitions, self.allowed_qos)
+
+    def status_fields(self):
+        values = (self.job_status or "").split("|", len(_STATUS_FIELDS) - 1)
+        return dict(zip(_STATUS_FIELDS, values + [""] * (len(_STATUS_FIELDS) - len(values))))
+
+    def state_gethost(self):
+        node = self.status_fields()["node"].strip()
+        return node if _NODE.fullmatch(node) else ""
+
+    async def query_job_status(self):
+        status = await super().query_job_status()
+        end = self.status_fields()["end"]
+        if status == JobStatus.RUNNING and _SLURM_TIME.fullmatch(end):
+            self.job_end = end  # Slurm's end time moves when an administrator changes the limit
+        return status
+
+    def pending_message(self):
+        fields = self.status_fields()
+        state, reason = fields["state"].strip(), fields["reason"].strip()
+        if state in ("PENDING", "CONFIGURING"):
+            text = _REASON_TEXT.get(reason.split(",")[0])
+            return "Slurm job %s is %s: %s%s" % (self.job_id, state.lower(), reason or "no reason given",
+                                                  " (%s)" % text if text else "")
+        if state in ("RUNNING", "COMPLETING"):
+            return "Slurm job %s is running on %s; waiting for its server to start" % (self.job_id, fields["node"])
+        return "Slurm job %s: %s" % (self.job_id, state or "submitting") if self.job_id else "Submitting the job"
+
+    async def progress(self):
+        last = None
+        while True:
+            message = self.pending_message()
+            if message != last:
+                yield {"message": message}
+                last = message
+            if self.state_isrunning():
+                return
+            await asyncio.sleep(1)
+
+    def job_end_note(self):
+        """A sentence for the home page: when Slurm ends the running job (empty when unknown)."""
+        if not self.job_end:
+            return ""
+        try:
+            left = time.mktime(time.strptime(self.job_end, "%Y-%m-%dT%H:%M:%S")) - time.time()
+        except ValueError:
+            return ""
+        hours, minutes = divmod(max(int(left // 60), 0), 60)
+        return "Your server runs as Slurm job %s, which Slurm ends at %s (in %d h %02d min): save your work before." % (
+            self.job_id, self.job_end.replace("T", " "), hours, minutes)
+
+    def get_state(self):
+        state = super().get_state()
+        if self.job_end:
+            state["job_end"] = self.job_end
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.job_end = state.get("job_end", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.job_end = ""
+
     async def start(self):
         check_user_name(self.user.name)
         starting = asyncio.ensure_future(super().start())
@@ -180,6 +306,13 @@ class SiteSlurmSpawner(SlurmSpawner):
                     return starting.result()
                 if self.job_id and not self.port:
                     status = await self.query_job_status()
+                    reason = self.status_fields()["reason"].strip()
+                    if status == JobStatus.PENDING and re.fullmatch(self.hopeless_reasons, reason.split(",")[0]):
+                        await self.cancel_batch_job()
+                        raise RuntimeError(
+                            f"Slurm job {self.job_id} can never start: {reason}. It was cancelled; choose other"
+                            " options (account, QoS, time limit) or ask the site's administrators."
+                        )
                     if status not in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
                         raise RuntimeError(
                             f"Slurm job {self.job_id} ended before the notebook server started"
@@ -191,39 +324,52 @@ class SiteSlurmSpawner(SlurmSpawner):
                 starting.cancel()
 
 
-def apply_profile(spawner, user_options):
-    """Accept only {"profile": <a configured name>}: user input never reaches the batch script."""
-    profiles = spawner.profiles
-    if not profiles:
+# What a spawn sets on the spawner (batchspawner's job settings).
+_JOB_TRAITS = ("req_partition", "req_nprocs", "req_memory", "req_gres", "req_runtime", "req_prologue",
+               "req_reservation", "req_options")
+
+
+async def apply_profile(spawner, user_options):
+    """Check the user's options against the site's lists and Slurm's, then set the job's settings.
+
+    Nothing the user typed reaches the batch script: a profile's settings are the site's,
+    an account, QoS, partition or reservation is the list's entry, a time is reformatted.
+    A value the cached lists do not know is looked up once more in Slurm before it is refused.
+    """
+    if not spawner.profiles and not spawner.form_fields:
         if user_options:
             raise web.HTTPError(400, "This hub offers no resource profiles")
         return
-    unknown_keys = set(user_options) - {"profile"}
-    if unknown_keys:
-        raise web.HTTPError(400, "Unknown options: %s", ", ".join(sorted(map(repr, unknown_keys))))
-    name = user_options.get("profile", profiles[0]["name"])
-    if isinstance(name, list) and len(name) == 1:
-        name = name[0]
-    profile = next((p for p in profiles if p["name"] == name), None)
-    if profile is None:
-        raise web.HTTPError(400, "Unknown profile %r; choose one of: %s", name,
-                            ", ".join(p["name"] for p in profiles))
+    # The spawner lives on between spawns: each starts from the site's settings, not the last spawn's.
+    site = spawner.__dict__.setdefault("_ujh_site_settings", {trait: getattr(spawner, trait) for trait in _JOB_TRAITS})
+    for trait, value in site.items():
+        setattr(spawner, trait, value)
+    runtime = spawner.req_runtime
+    try:
+        job = validate(await spawner.form_choices(), user_options, runtime)
+    except web.HTTPError as e:
+        if e.status_code != 400 or not spawner.form_fields:
+            raise
+        job = validate(await spawner.form_choices(fresh=True), user_options, runtime)
+    profile = next(p for p in spawner.site_profiles() if p["name"] == job["profile"])
     for key, trait in (("partition", "req_partition"), ("cpus", "req_nprocs"), ("memory", "req_memory"),
                        ("gres", "req_gres"), ("runtime", "req_runtime"), ("prologue", "req_prologue")):
         if profile.get(key) not in (None, ""):
             setattr(spawner, trait, str(profile[key]))
-    spawner.user_options = {"profile": profile["name"]}
+    for key, trait in (("partition", "req_partition"), ("runtime", "req_runtime"), ("reservation", "req_reservation")):
+        if job[key]:
+            setattr(spawner, trait, job[key])
+    account, qos = job["account"] or spawner.default_account, job["qos"] or spawner.default_qos
+    spawner.req_options = " ".join((["--account=" + account] if account else []) + (["--qos=" + qos] if qos else [])
+                                   + list(spawner.extra_options))
+    spawner.user_options = {key: value for key, value in job.items() if value}
 
 
-def profile_form(spawner):
-    if not spawner.profiles:
+async def profile_form(spawner):
+    if not spawner.profiles and not spawner.form_fields:
         return ""
-    options = "\n".join(
-        '<option value="%s">%s</option>' % (html.escape(p["name"]), html.escape(p.get("display_name") or p["name"]))
-        for p in spawner.profiles
-    )
-    return f'<label for="profile">Resources</label>\n<select class="form-control" name="profile" id="profile">\n{options}\n</select>'
+    return render(await spawner.form_choices(), spawner.req_runtime)
 
 
 def options_from_form(formdata):
-    return {"profile": formdata.get("profile", [""])[0]}
+    return {key: formdata[key][0] for key in ("profile", *FIELDS) if formdata.get(key)}
