@@ -56,23 +56,23 @@ def test_start_refuses_before_anything_is_submitted(monkeypatch):
 
 def test_a_profile_sets_its_resources_and_nothing_else_passes():
     s = spawner()
-    apply_profile(s, options_from_form({"profile": ["gpu"]}))
+    asyncio.run(apply_profile(s, options_from_form({"profile": ["gpu"]})))
     assert (s.req_partition, s.req_gres, s.user_options) == ("gpu", "gpu:1", {"profile": "gpu"})
-    for options, message in (({"profile": "huge"}, "Unknown profile 'huge'"),
+    for options, message in (({"profile": "huge"}, "Profile 'huge' is not one you may choose"),
                              ({"profile": "small", "req_options": "--uid=0"}, "Unknown options: 'req_options'"),
-                             ({"profile": "{{ x }}\n#SBATCH --uid=0"}, "Unknown profile")):
+                             ({"profile": "{{ x }}\n#SBATCH --uid=0"}, "is not one you may choose")):
         with pytest.raises(web.HTTPError) as error:
-            apply_profile(spawner(), options)
+            asyncio.run(apply_profile(spawner(), options))
         assert error.value.status_code == 400 and message in str(error.value)
     with pytest.raises(web.HTTPError, match="no resource profiles"):
-        apply_profile(spawner(profiles=[]), {"profile": "small"})
-    apply_profile(spawner(profiles=[]), {})  # no profiles, no options: the job defaults
+        asyncio.run(apply_profile(spawner(profiles=[]), {"profile": "small"}))
+    asyncio.run(apply_profile(spawner(profiles=[]), {}))  # no profiles, no options: the job defaults
 
 
 def test_the_form_escapes_the_sites_profile_names():
-    form = profile_form(spawner())
+    form = asyncio.run(profile_form(spawner()))
     assert '<option value="small">1 CPU &lt;b&gt;</option>' in form
-    assert profile_form(spawner(profiles=[])) == ""
+    assert asyncio.run(profile_form(spawner(profiles=[]))) == ""
 
 
 # internal_ssl: the job's certificates travel in its batch script, its key and API token

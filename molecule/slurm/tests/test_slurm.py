@@ -460,7 +460,9 @@ def test_the_floor_sbatch_to_running_plus_a_bare_server_start(host, compute):
     server_start = []
     for _ in range(SAMPLES):
         started = time.monotonic()
-        job_id = host.check_output(f"sudo -u {USER} sbatch --parsable -p debug --mem=100M --chdir=/home/{USER} --output=/dev/null --wrap 'sleep 300'")
+        # A time limit, as the hub's jobs have: a job without one would never fit before the
+        # course's reservation a week ahead (prepare.yml), and wait.
+        job_id = host.check_output(f"sudo -u {USER} sbatch --parsable -p debug --mem=100M --time=10 --chdir=/home/{USER} --output=/dev/null --wrap 'sleep 300'")
         wait_until(lambda: host.check_output(f"squeue -h -j {job_id} -o %T") == "RUNNING", interval=0.2,
                    what="the plain job to run")
         to_running.append(time.monotonic() - started)

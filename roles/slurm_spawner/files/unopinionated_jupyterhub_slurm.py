@@ -372,4 +372,11 @@ async def profile_form(spawner):
 
 
 def options_from_form(formdata):
-    return {key: formdata[key][0] for key in ("profile", *FIELDS) if formdata.get(key)}
+    """The form's fields this hub knows, left out when empty; more than one value of a field is
+    passed on as a list (which apply_profile refuses)."""
+    options = {}
+    for key in ("profile", *FIELDS):
+        values = formdata.get(key) or []
+        if values != [""] and values:
+            options[key] = values[0] if len(values) == 1 else values
+    return options

@@ -178,8 +178,11 @@ class SlurmFacts:
         try:
             out, err = await asyncio.wait_for(process.communicate(), self.timeout)
         except asyncio.TimeoutError:
-            process.kill()
-            raise web.HTTPError(503, "Slurm did not answer %s within %d s" % (os.path.basename(argv[0]), self.timeout))
+            raise web.HTTPError(503, "Slurm did not answer %s within %d s"
+                                % (os.path.basename(argv[0]), self.timeout)) from None
+        finally:
+            if process.returncode is None:  # timed out, or the hub is stopping
+                process.kill()
         if process.returncode != 0:
             raise web.HTTPError(503, "Slurm's %s failed (exit %d): %s" % (
                 os.path.basename(argv[0]), process.returncode, err.decode(errors="replace").strip()[:300]))
