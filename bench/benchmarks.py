@@ -557,7 +557,13 @@ def slurm_from_test_log():
         return None
     plain_log = REPO / ".cache" / "bench" / "slurm-plain.log"
     plain = SPAWN_FIGURE.search(plain_log.read_text(errors="replace")) if plain_log.exists() else None
+    form = re.search(r"form with (\d+) accounts: GET /hub/spawn median (\d+) ms \(max (\d+) ms.*?sacctmgr show "
+                     r"associations median (\d+) ms", text)
+    hopeless = re.search(r"a job that can never start failed the spawn ([\d.]+)s after the request", text)
     return {"spawn_s": float(spawn.group(1)), "samples": len(spawn.group(2).split(",")), "to_running_s": float(floor.group(1)),
+            "form": {"accounts": int(form.group(1)), "median_ms": int(form.group(2)), "max_ms": int(form.group(3)),
+                     "sacctmgr_ms": int(form.group(4))} if form else None,
+            "hopeless_s": float(hopeless.group(1)) if hopeless else None,
             "bare_server_s": float(floor.group(2)),
             "plain_spawn_s": float(plain.group(1)) if plain else None,
             "plain_samples": len(plain.group(2).split(",")) if plain else 0,

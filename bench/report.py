@@ -148,6 +148,16 @@ def write(results, path):
                        f"per spawn, TLS both ways). The same spawns without it (`bench/run`'s second run of the "
                        f"scenario, median of {slurm['plain_samples']}): **{slurm['plain_spawn_s']:.1f} s**; with it "
                        f"**{slurm['spawn_s']:.1f} s** ({slurm['spawn_s'] - slurm['plain_spawn_s']:+.1f} s).\n\n")
+        if slurm.get("form"):
+            form = slurm["form"]
+            out.append(f"The spawn form with {form['accounts']} accounts of the user's (Slurm's accounting, slurmdbd on "
+                       f"MariaDB): `GET /hub/spawn` median **{form['median_ms']} ms** (max {form['max_ms']} ms, 20 "
+                       f"samples, lists from the hub's cache); the `sacctmgr show associations` a page would otherwise "
+                       f"wait on: median {form['sacctmgr_ms']} ms.")
+            if slurm.get("hopeless_s"):
+                out.append(f" A job Slurm holds for good (`QOSMaxWallDurationPerJobLimit`) failed the spawn "
+                           f"{slurm['hopeless_s']:.1f} s after the request.")
+            out.append("\n\n")
         targets.append(("Slurm spawn <= 1.2 x floor + 0.5 s", f"{slurm['spawn_s']:.1f} s vs {1.2 * floor + 0.5:.1f} s",
                         slurm["spawn_s"] <= 1.2 * floor + 0.5))
     else:

@@ -17,7 +17,8 @@ from jupyterhub.objects import Hub
 from tornado import web
 
 from unopinionated_jupyterhub_slurm import (
-    SiteSlurmSpawner, apply_profile, check_user_name, job_secrets_setup, options_from_form, profile_form, seal,
+    SiteSlurmSpawner, apply_profile, check_user_name, job_secrets_setup, module_setup, options_from_form, profile_form,
+    seal,
 )
 
 PROFILES = [{"name": "small", "display_name": "1 CPU <b>", "cpus": 1, "memory": "1G"},
@@ -197,3 +198,24 @@ def test_a_name_that_is_not_one_word_gets_no_certificate_files(tmp_path):
     with pytest.raises(web.HTTPError, match="cannot have a server"):
         asyncio.run(s.create_certs())
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_the_jobs_module_system_starts_with_the_sites_paths_and_reaches_the_server(tmp_path):
+    # A stand-in for Lmod's init script that, as real ones do, reads a variable that may be unset.
+    init = tmp_path / "lmod.sh"
+    init.write_text('[ -n "$UJH_SURELY_UNSET" ] || true\nmodule() { echo "module $*" >> "%s/calls"; }\n' % tmp_path)
+    script = "set -euo pipefail\n" + module_setup(str(init), ["/opt/mods", "/x/y+z_1.0"]) + 'echo "$SLURM_EXPORT_ENV"\n'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "ALL"  # srun passes the job's environment (LMOD_CMD, MODULEPATH) to the server
+    assert (tmp_path / "calls").read_text() == "module use /opt/mods /x/y+z_1.0\n"
+    assert module_setup("", []) == ""
+
+
+@pytest.mark.parametrize("path", ["relative/lmod.sh", "/a b", "/a;id", "/a/$(id)", "/a/`id`", "/a/../etc", "/a/..",
+                                  "/a\n/b", "/%2e%2e/x", "/a'b", '/a"b', "/a{b}", "", None])
+def test_anything_but_a_plain_absolute_path_never_reaches_a_batch_script(path):
+    with pytest.raises(ValueError):
+        module_setup("/etc/profile.d/lmod.sh", [path])
+    if path:
+        with pytest.raises(ValueError):
+            module_setup(path)

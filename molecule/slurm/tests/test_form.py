@@ -1,6 +1,6 @@
 """The spawn form on the real cluster: what Slurm's accounting (slurmdbd, MariaDB) allows each
 directory user, checked on the hub before sbatch; the pending reason while a job waits; the
-job's end time on the home page. Debian's chromium, driven by Playwright, for what users see."""
+job's end time on the home page; the site's modules (Lmod) in the lab. Debian's chromium, driven by Playwright, for what users see."""
 
 import re
 import statistics
@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from test_slurm import PASSWORD, USER, alice, hub_log_since, journal_cursor, jobs, spawn, stop  # noqa: F401
-from ujh_testlib import api, login, use_api_token, wait_until
+from ujh_testlib import api, login, run_in_kernel, wait_until
 
 TIMEOUT_MS = 180_000
 
@@ -137,6 +137,26 @@ def test_a_job_that_can_never_start_fails_the_spawn_with_slurms_reason(alice, ho
     assert "QOSMaxWallDurationPerJobLimit" in log
     job_id = re.search(r"Slurm job (\d+) can never start", log).group(1)
     wait_until(lambda: "CANCELLED" in host.check_output(f"sacct -n -X -j {job_id} -o State"), what="the job cancelled")
+
+
+def test_the_labs_module_panel_loads_a_site_module_that_a_new_kernel_sees(page, alice, host, hub_url):
+    spawn(alice, hub_url, {"profile": "small"})
+    page.goto(f"{hub_url}/user/{USER}/lab")
+    # jupyterlmod's panel (the jobs' environment), on Debian's Lmod that the job started.
+    page.locator('.jp-SideBar li.lm-TabBar-tab[data-id="module-jupyterlab"]').click()
+    item = page.locator("#module_avail_list li.jp-Module-item").filter(
+        has=page.locator("span.jp-Module-itemLabel", has_text="ujh-hello"))
+    expect(item).to_have_count(1)
+    item.hover()
+    item.locator("button.jp-Module-itemButton").click()
+    expect(page.locator("#module_loaded_list")).to_contain_text("ujh-hello/1.0")
+    token = alice.headers["Authorization"].split(" ", 1)[1]
+    out, error = run_in_kernel(hub_url, USER, token, "import os, shutil, subprocess;"
+                               " print(os.environ.get('LOADEDMODULES'));"
+                               " print(subprocess.run(['ujh-hello'], capture_output=True, text=True).stdout.strip())")
+    assert error is None, error
+    assert out.split("\n")[:2] == ["ujh-hello/1.0", "hello from a module"], out
+    stop(alice, hub_url, host)
 
 
 ACCOUNTS = 500

@@ -33,6 +33,7 @@ values to be MUNGE credentials before they go in.
 import asyncio
 import pwd
 import re
+import shlex
 import time
 
 # Importing batchspawner registers the hub API handler through which a job
@@ -139,6 +140,32 @@ async def seal(data, uid, ttl, command=("munge",)):
     return credential
 
 
+# A path the site names for the module system (its init script, module directories).
+_MODULE_PATH = re.compile(r"/[A-Za-z0-9_.+/-]{0,4095}")
+
+
+def module_setup(init, paths=()):
+    """Shell lines for a batch script that start the site's module system (Lmod's or
+    Environment Modules' init script for sh, e.g. /etc/profile.d/lmod.sh) and add the site's
+    module directories, so that the server (jupyterlmod) and its kernels can load modules.
+
+    The server runs under srun, which passes on only batchspawner's --export list
+    (SLURM_EXPORT_ENV): the module system's variables (LMOD_CMD, MODULEPATH, ...) would stop
+    there, so srun is told to pass the job's whole environment, which is the hub's list plus
+    what the script set. A path that is not a plain absolute path is refused (ValueError).
+    """
+    if not init:
+        return ""
+    for path in (init, *paths):
+        if not isinstance(path, str) or not _MODULE_PATH.fullmatch(path) or "/../" in path + "/":
+            raise ValueError("%r is not a plain absolute path: it is not written into a batch script" % (path,))
+    lines = ["set +u  # module systems read variables that may be unset", ". %s" % shlex.quote(init)]
+    if paths:
+        lines.append("module use %s" % " ".join(shlex.quote(p) for p in paths))
+    lines += ["set -u", "export SLURM_EXPORT_ENV=ALL"]
+    return "\n".join(lines) + "\n"
+
+
 def check_user_name(name):
     """Refuse (HTTP 400, before anything runs) a name that is not one plain word."""
     if not SAFE_USER_NAME.fullmatch(name):
@@ -169,6 +196,8 @@ class SiteSlurmSpawner(SlurmSpawner):
     hopeless_reasons = Unicode(HOPELESS_REASONS, config=True,
                                help="Pending reasons (a regular expression) that fail the spawn at once.")
     job_end = Unicode("", help="When Slurm ends the running job (squeue %e).")
+    module_init = Unicode("", config=True, help="The module system's init script for sh on the compute nodes.")
+    module_paths = List(Unicode(), config=True, help="Module directories the job adds (module use).")
 
     _tls_pems = None  # the server's key, certificate and CA (PEM) for this spawn's batch script
     munge_command = List(Unicode(), ["munge"], config=True,
@@ -203,6 +232,9 @@ class SiteSlurmSpawner(SlurmSpawner):
         return env
 
     async def _get_batch_script(self, **subvars):
+        modules = module_setup(self.module_init, self.module_paths)
+        if modules:
+            subvars["prologue"] = modules + (subvars.get("prologue") or "")
         if self._tls_pems:
             uid = pwd.getpwnam(self.user.name).pw_uid  # the cluster's uid: the directory's, through NSS
             ttl = min(max(int(self.start_timeout), 60), 3600)  # munged's longest by default: 3600 s
