@@ -139,6 +139,28 @@ def test_a_job_that_can_never_start_fails_the_spawn_with_slurms_reason(alice, ho
     wait_until(lambda: "CANCELLED" in host.check_output(f"sacct -n -X -j {job_id} -o State"), what="the job cancelled")
 
 
+def test_a_job_whose_reservation_is_deleted_while_it_waits_fails_the_spawn_with_slurms_reason(alice, host, hub_url):
+    host.check_output("scontrol create reservation ReservationName=course101-soon StartTime=now+1hour Duration=60"
+                      " Nodes=ujh-slurm-compute Accounts=course101")
+    try:
+        cursor = journal_cursor(host)
+        # Not yet in the hub's cached list: the hub asks Slurm again before it refuses.
+        r = api(alice, hub_url, "POST", f"/users/{USER}/server", json={"profile": "small", "account": "course101",
+                                                                       "reservation": "course101-soon"})
+        assert r.status_code in (201, 202), r.text
+        job_id = wait_until(lambda: next((j[0] for j in jobs(host) if j[1] == "PENDING"), None), what="the pending job")
+    finally:
+        host.check_output("scontrol delete ReservationName=course101-soon")
+    deleted = time.monotonic()
+    wait_until(lambda: not api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"], timeout=90,
+               interval=0.5, what="the spawn to fail")
+    print(f"a job whose reservation was deleted failed the spawn {time.monotonic() - deleted:.1f}s after")
+    log = wait_until(lambda: (lambda text: "can never start" in text and text)(hub_log_since(host, cursor)),
+                     what="the hub's reason")
+    assert f"Slurm job {job_id} can never start: ReservationDeleted" in log, log[-2000:]
+    wait_until(lambda: jobs(host) == [], what="the held job to be cancelled")
+
+
 def test_the_labs_module_panel_loads_a_site_module_that_a_new_kernel_sees(page, alice, host, hub_url):
     spawn(alice, hub_url, {"profile": "small"})
     page.goto(f"{hub_url}/user/{USER}/lab")
