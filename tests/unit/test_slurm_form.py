@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import HOSTILE_NAMES
+from jupyterhub.objects import Hub
 from tornado import web
 
 import unopinionated_jupyterhub_slurm as slurm
@@ -295,6 +296,7 @@ def test_the_jobs_node_is_read_from_its_own_field(tmp_path, status, host):
     ("PENDING|n/a|N/A|ReqNodeNotAvail, UnavailableNodes:n1", "pending: ReqNodeNotAvail, UnavailableNodes:n1 (the nodes"),
     ("PENDING|n/a|N/A|<b>x</b>", "pending: <b>x</b>"),  # the page escapes it (JupyterHub's own template)
     ("RUNNING|node1|2026-12-04T19:33:00|None", "Slurm job 42 is running on node1; waiting for its server to start"),
+    ("RESV_DEL_HOLD|n/a|N/A|Reservation r1 was deleted", "Slurm job 42: RESV_DEL_HOLD (Reservation r1 was deleted)"),
 ])
 def test_the_progress_page_shows_the_jobs_state_and_reason(tmp_path, status, message):
     s = spawner(tmp_path)
@@ -333,3 +335,20 @@ def test_the_jobs_end_time_is_kept_and_told(tmp_path):
     assert again.job_end == end
     again.clear_state()
     assert again.job_end == "" and again.job_end_note() == ""
+
+
+@pytest.mark.parametrize("status, never", [
+    ("PENDING|n/a|N/A|QOSMaxWallDurationPerJobLimit", "PENDING, QOSMaxWallDurationPerJobLimit"),
+    ("RESV_DEL_HOLD|n/a|N/A|Reservation r1 was deleted", "RESV_DEL_HOLD, Reservation r1 was deleted"),
+    ("PENDING|n/a|N/A|Priority", ""), ("RUNNING|n1|2026-12-04T19:33:00|None", ""), ("COMPLETED|n1|N/A|None", ""),
+])
+def test_a_job_that_waits_for_good_is_told_pending_and_marked_for_start_to_cancel(tmp_path, status, never):
+    s = spawner(tmp_path)
+    s.job_id = "42"
+    s.batch_query_cmd = "printf '%%s\\n' '%s'" % status
+    s.exec_prefix, s.req_homedir, s.req_username, s.req_keepvars = "", str(tmp_path), "alice", "PATH"
+    s.hub = Hub(ip="127.0.0.1", port=8081, base_url="/hub/")
+    result = asyncio.run(s.query_job_status())
+    assert s.never_starts == never
+    if never:
+        assert result == slurm.JobStatus.PENDING

@@ -139,25 +139,27 @@ def test_a_job_that_can_never_start_fails_the_spawn_with_slurms_reason(alice, ho
     wait_until(lambda: "CANCELLED" in host.check_output(f"sacct -n -X -j {job_id} -o State"), what="the job cancelled")
 
 
-def test_a_job_whose_reservation_is_deleted_while_it_waits_fails_the_spawn_with_slurms_reason(alice, host, hub_url):
-    host.check_output("scontrol create reservation ReservationName=course101-soon StartTime=now+1hour Duration=60"
-                      " Nodes=ujh-slurm-compute Accounts=course101")
-    try:
-        cursor = journal_cursor(host)
-        # Not yet in the hub's cached list: the hub asks Slurm again before it refuses.
-        r = api(alice, hub_url, "POST", f"/users/{USER}/server", json={"profile": "small", "account": "course101",
-                                                                       "reservation": "course101-soon"})
-        assert r.status_code in (201, 202), r.text
-        job_id = wait_until(lambda: next((j[0] for j in jobs(host) if j[1] == "PENDING"), None), what="the pending job")
-    finally:
-        host.check_output("scontrol delete ReservationName=course101-soon")
-    deleted = time.monotonic()
+def test_a_job_whose_reservation_ends_while_it_waits_fails_the_spawn_with_slurms_reason(alice, host, hub_url):
+    # One core of the node for course101 for 20 s: a 2-CPU job waits in it, then the reservation
+    # ends and Slurm holds the job for good (RESV_DEL_HOLD). (Slurm refuses to delete a reservation
+    # that a pending job uses: "Requested reservation is in use".)
+    host.check_output("scontrol create reservation ReservationName=course101-now StartTime=now EndTime=now+20"
+                      " Nodes=ujh-slurm-compute CoreCnt=1 PartitionName=big Accounts=course101")
+    cursor = journal_cursor(host)
+    # Not yet in the hub's cached list: the hub asks Slurm again before it refuses.
+    r = api(alice, hub_url, "POST", f"/users/{USER}/server", json={"profile": "large", "account": "course101",
+                                                                   "reservation": "course101-now"})
+    assert r.status_code in (201, 202), r.text
+    wait_until(lambda: next((j for j in jobs(host) if j[1] == "PENDING"), None), what="the job waiting in the reservation")
+    wait_until(lambda: "course101-now" not in host.check_output("scontrol -o show reservation"), timeout=120,
+               what="the reservation to end")
+    ended = time.monotonic()
     wait_until(lambda: not api(alice, hub_url, "GET", f"/users/{USER}").json()["servers"], timeout=90,
                interval=0.5, what="the spawn to fail")
-    print(f"a job whose reservation was deleted failed the spawn {time.monotonic() - deleted:.1f}s after")
+    print(f"a job whose reservation ended failed the spawn {time.monotonic() - ended:.1f}s after the reservation went")
     log = wait_until(lambda: (lambda text: "can never start" in text and text)(hub_log_since(host, cursor)),
                      what="the hub's reason")
-    assert f"Slurm job {job_id} can never start: ReservationDeleted" in log, log[-2000:]
+    assert "can never start (RESV_DEL_HOLD, Reservation course101-now was deleted)" in log, log[-2000:]
     wait_until(lambda: jobs(host) == [], what="the held job to be cancelled")
 
 

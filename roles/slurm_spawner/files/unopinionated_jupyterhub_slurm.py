@@ -75,6 +75,9 @@ _SLURM_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 HOPELESS_REASONS = (r"(?:Assoc|QOS)(?:Max\w*PerJob\w*|Min\w*)|Partition(?:Time|Node)Limit|PartitionConfig"
                     r"|Invalid(?:Account|QOS)|(?:Account|QOS)NotAllowed|BadConstraints|DependencyNeverSatisfied"
                     r"|ReservationDeleted|InvalidReservation")
+# Job states in which a job waits for good: its reservation ended or was deleted before it
+# started (Slurm holds it, with the reason "Reservation NAME was deleted").
+HOPELESS_STATES = ("RESV_DEL_HOLD",)
 # What a user reads for the commonest reasons (Slurm's own word is always shown too).
 _REASON_TEXT = {
     "Priority": "jobs with a higher priority come first",
@@ -196,6 +199,7 @@ class SiteSlurmSpawner(SlurmSpawner):
     hopeless_reasons = Unicode(HOPELESS_REASONS, config=True,
                                help="Pending reasons (a regular expression) that fail the spawn at once.")
     job_end = Unicode("", help="When Slurm ends the running job (squeue %e).")
+    never_starts = Unicode("", help="Slurm's state and reason when the starting job waits for good.")
     module_init = Unicode("", config=True, help="The module system's init script for sh on the compute nodes.")
     module_paths = List(Unicode(), config=True, help="Module directories the job adds (module use).")
 
@@ -255,15 +259,16 @@ class SiteSlurmSpawner(SlurmSpawner):
 
     async def form_choices(self, fresh=False):
         """What this user may choose now (Slurm's lists from the cache, or fresh ones)."""
-        facts, fields, name = self.slurm_facts(), self.form_fields, self.user.name
+        facts, fields, name = self.slurm_facts(), set(self.form_fields), self.user.name
         get = facts.fresh if fresh else facts.get
-        associations = (await get("associations")).get(name, []) if {"account", "qos"} & set(fields) else []
-        default_account = (await get("default_accounts")).get(name, "") if {"account", "qos"} & set(fields) else ""
-        reservations = await get("reservations") if "reservation" in fields else []
-        partitions = await get("partitions") if "partition" in fields else []
+        kinds = (["associations", "default_accounts"] if {"account", "qos"} & fields else []) + (
+            ["reservations"] if "reservation" in fields else []) + (["partitions"] if "partition" in fields else [])
+        # Asked together (a first page after a hub start waits for the slowest, not for all in a row).
+        lists = dict(zip(kinds, await asyncio.gather(*(get(kind) for kind in kinds))))
         groups = await asyncio.get_running_loop().run_in_executor(None, user_groups, name)
-        return Choices(name, groups, self.site_profiles(), fields, associations, default_account, reservations,
-                       partitions, self.allowed_qos)
+        return Choices(name, groups, self.site_profiles(), fields, lists.get("associations", {}).get(name, []),
+                       lists.get("default_accounts", {}).get(name, ""), lists.get("reservations", []),
+                       lists.get("partitions", []), self.allowed_qos)
 
     def status_fields(self):
         values = (self.job_status or "").split("|", len(_STATUS_FIELDS) - 1)
@@ -275,9 +280,16 @@ class SiteSlurmSpawner(SlurmSpawner):
 
     async def query_job_status(self):
         status = await super().query_job_status()
-        end = self.status_fields()["end"]
-        if status == JobStatus.RUNNING and _SLURM_TIME.fullmatch(end):
-            self.job_end = end  # Slurm's end time moves when an administrator changes the limit
+        fields = self.status_fields()
+        state, reason = fields["state"].strip(), fields["reason"].strip()
+        if status == JobStatus.RUNNING and _SLURM_TIME.fullmatch(fields["end"]):
+            self.job_end = fields["end"]  # Slurm's end time moves when an administrator changes the limit
+        if (status == JobStatus.PENDING and re.fullmatch(self.hopeless_reasons, reason.split(",")[0])) or (
+                state in HOPELESS_STATES):
+            # Still in the queue, for good: start() cancels it and fails the spawn with Slurm's words
+            # (told as pending meanwhile, so that batchspawner's own loop does not call it gone).
+            self.never_starts = "%s, %s" % (state, reason)
+            return JobStatus.PENDING
         return status
 
     def pending_message(self):
@@ -289,7 +301,9 @@ class SiteSlurmSpawner(SlurmSpawner):
                                                   " (%s)" % text if text else "")
         if state in ("RUNNING", "COMPLETING"):
             return "Slurm job %s is running on %s; waiting for its server to start" % (self.job_id, fields["node"])
-        return "Slurm job %s: %s" % (self.job_id, state or "submitting") if self.job_id else "Submitting the job"
+        if not self.job_id:
+            return "Submitting the job"
+        return "Slurm job %s: %s%s" % (self.job_id, state or "submitting", " (%s)" % reason if reason else "")
 
     async def progress(self):
         last = None
@@ -330,6 +344,7 @@ class SiteSlurmSpawner(SlurmSpawner):
 
     async def start(self):
         check_user_name(self.user.name)
+        self.never_starts = ""
         starting = asyncio.ensure_future(super().start())
         try:
             while True:
@@ -338,12 +353,12 @@ class SiteSlurmSpawner(SlurmSpawner):
                     return starting.result()
                 if self.job_id and not self.port:
                     status = await self.query_job_status()
-                    reason = self.status_fields()["reason"].strip()
-                    if status == JobStatus.PENDING and re.fullmatch(self.hopeless_reasons, reason.split(",")[0]):
+                    if self.never_starts:
                         await self.cancel_batch_job()
                         raise RuntimeError(
-                            f"Slurm job {self.job_id} can never start: {reason}. It was cancelled; choose other"
-                            " options (account, QoS, time limit) or ask the site's administrators."
+                            f"Slurm job {self.job_id} can never start ({self.never_starts}). It was cancelled;"
+                            " choose other options (account, QoS, time limit, reservation) or ask the site's"
+                            " administrators."
                         )
                     if status not in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.UNKNOWN):
                         raise RuntimeError(
