@@ -63,7 +63,7 @@ PROFILES = [
     {"name": "large", "partition": "big", "cpus": 2},
     {"name": "gpulab", "partition": "big", "groups": ["gpulab"]},
 ]
-ALL = ["account", "qos", "partition", "reservation", "runtime"]
+ALL = ("account", "qos", "partition", "reservation", "runtime")
 
 
 def choices(user="alice", groups=("people", "jupyterhub-users"), fields=ALL, allowed_qos=("normal", "short", "long")):
@@ -209,13 +209,13 @@ def test_slurms_lists_are_cached_and_refreshed_behind_the_page(tmp_path):
         await asyncio.sleep(0.3)
         stale = await facts.get("associations")  # answered at once from the cache, refreshed behind
         assert stale is first
-        for _ in range(50):
+        for _attempt in range(50):
             await asyncio.sleep(0.05)
             if facts._cache["associations"][1] is not first:
                 break
         assert ("chemistry", "", ["normal"]) in (await facts.get("associations"))["alice"]
         assert runs(tmp_path, "sacctmgr") == 2
-        await asyncio.gather(*(facts.fresh("reservations") for _ in range(5)))
+        await asyncio.gather(*(facts.fresh("reservations") for _caller in range(5)))
         assert runs(tmp_path, "scontrol") == 1  # asked together, run once
 
     asyncio.run(scenario())
@@ -245,7 +245,7 @@ def test_slurm_not_answering_is_a_clear_error_and_a_failed_refresh_keeps_the_las
 
 
 def spawner(tmp_path, name="alice", **config):
-    settings = {"profiles": PROFILES, "form_fields": ALL, "allowed_qos": ["normal", "short"],
+    settings = {"profiles": PROFILES, "form_fields": list(ALL), "allowed_qos": ["normal", "short"],
                 "slurm_bin_dir": str(tmp_path), "req_runtime": "1:00:00", "extra_options": ["--comment=site"],
                 **config}
     return SiteSlurmSpawner(user=SimpleNamespace(name=name, id=3, url=f"/user/{name}/"), **settings)

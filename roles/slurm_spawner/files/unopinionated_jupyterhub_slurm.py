@@ -297,8 +297,8 @@ class SiteSlurmSpawner(SlurmSpawner):
         state, reason = fields["state"].strip(), fields["reason"].strip()
         if state in ("PENDING", "CONFIGURING"):
             text = _REASON_TEXT.get(reason.split(",")[0])
-            return "Slurm job %s is %s: %s%s" % (self.job_id, state.lower(), reason or "no reason given",
-                                                  " (%s)" % text if text else "")
+            return "Slurm job %s is %s: %s%s" % (
+                self.job_id, state.lower(), reason or "no reason given", " (%s)" % text if text else "")
         if state in ("RUNNING", "COMPLETING"):
             return "Slurm job %s is running on %s; waiting for its server to start" % (self.job_id, fields["node"])
         if not self.job_id:

@@ -83,7 +83,7 @@ def parse_default_accounts(text):
     """``sacctmgr -nP show users format=user,defaultaccount`` as {user: account}."""
     defaults = {}
     for line in text.splitlines():
-        user, _, account = line.partition("|")
+        user, _bar, account = line.partition("|")
         if user and SLURM_NAME.fullmatch(account):
             defaults[user] = account
     return defaults
@@ -309,8 +309,8 @@ def validate(choices, user_options, runtime_default):
 
 def _select(field, label, options, selected, blank=None):
     items = ([("", blank)] if blank is not None else []) + [(o, o) for o in options]
-    body = "\n".join('<option value="%s"%s>%s</option>' % (html.escape(value), " selected" if value == selected else "",
-                                                          html.escape(text)) for value, text in items)
+    body = "\n".join('<option value="%s"%s>%s</option>' % (
+        html.escape(value), " selected" if value == selected else "", html.escape(text)) for value, text in items)
     return ('<div class="form-group mb-3"><label class="form-label" for="%s">%s</label>\n'
             '<select class="form-select form-control" name="%s" id="%s">\n%s\n</select></div>'
             % (field, label, field, field, body))
