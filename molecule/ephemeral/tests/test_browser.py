@@ -8,20 +8,16 @@ import pytest
 from ephemeral import (
     DYNAMIC_UIDS, LAB_READY, PASSWORD, hub_users, seconds_to_jupyterlab, stop_server, unit, user_of,
 )
-from playwright.sync_api import expect, sync_playwright
-from ujh_testlib import unit_pid, wait_until
+from playwright.sync_api import expect
+from ujh_testlib import debian_chromium, unit_pid, wait_until
 
 TIMEOUT_MS = 180_000
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        # Playwright's own browser download cannot work here; Debian's chromium does.
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=["--no-proxy-server"])
+    with debian_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ Tests talk to the hosts through testinfra's podman connection (fast) and to
 the hub over HTTPS from the controller, as a user's browser would.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -377,3 +378,16 @@ def lock_entries(text):
     the collection's own lock reader (roles/_common/files/venv_check.py)."""
     return {name: (version, sorted(h.split(":", 1)[1] for h in hashes))
             for name, (version, hashes) in VENV_CHECK.pins(text).items()}
+
+
+@contextlib.contextmanager
+def debian_chromium():
+    """Debian's chromium, driven by Playwright (whose own browser download cannot work here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-proxy-server"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -7,20 +7,17 @@ import statistics
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from test_slurm import PASSWORD, USER, alice, hub_log_since, journal_cursor, jobs, spawn, stop  # noqa: F401
-from ujh_testlib import api, login, run_in_kernel, wait_until
+from ujh_testlib import api, debian_chromium, login, run_in_kernel, wait_until
 
 TIMEOUT_MS = 180_000
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        # Playwright's own browser download cannot work here; Debian's chromium does.
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-proxy-server"])
+    with debian_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
