@@ -122,6 +122,41 @@ def check_database(app):
         raise Failed(None, None, message, where="the database of hub_db_url (%s)" % url.render_as_string())
 
 
+def check_templates(app, staged):
+    """Compile the site's page templates as JupyterHub would (it compiles them only when a page is asked for).
+
+    A template of this run is staged under ``staged/templates/ORIGINAL/PATH`` and read before the
+    host's; every template it names (extends, include, import) must exist. The stock ones are not compiled.
+    """
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, TemplateError, meta
+    from jupyterhub._data import DATA_FILES_PATH
+
+    stock = os.path.join(DATA_FILES_PATH, "templates")
+    site = [path for path in app.template_paths if os.path.abspath(path) != os.path.abspath(stock)]
+    search = []
+    for path in site:
+        search += [os.path.join(staged, "templates", path.lstrip("/")), path]
+    loader = ChoiceLoader([PrefixLoader({"templates": FileSystemLoader([stock])}, "/"),
+                           FileSystemLoader(search + [stock])])
+    env = Environment(loader=loader, autoescape=True, enable_async=True)
+    names = set()
+    for path in search:
+        for directory, _dirs, found in os.walk(path):
+            names.update(os.path.relpath(os.path.join(directory, name), path) for name in found
+                         if name.endswith(".html"))
+    for name in sorted(names):
+        source, filename, _uptodate = loader.get_source(env, name)
+        try:
+            env.get_template(name)
+            for other in meta.find_referenced_templates(env.parse(source)):
+                if other is not None:
+                    env.get_template(other)
+        except TemplateError as e:
+            where = filename if filename.startswith(staged) else None
+            raise Failed(where, getattr(e, "lineno", None), "%s in the template %s: %s" % (type(e).__name__, name, e),
+                         where=None if where else filename)
+
+
 def trial(staged):
     """The outcome of loading the configuration staged in ``staged``, as a JSON-ready dict."""
     files = config_files(staged)
@@ -130,8 +165,12 @@ def trial(staged):
         app, classes = load(files)
         unknown = unknown_options(app, classes, files)
         check_database(app)
+        check_templates(app, staged)
     except Failed as failure:
-        return {"error": {"file": os.path.relpath(failure.path, staged) if failure.path else None,
+        path = failure.path
+        if path and path.startswith(os.path.join(staged, "templates") + os.sep):
+            path = "/" + os.path.relpath(path, os.path.join(staged, "templates"))
+        return {"error": {"file": os.path.relpath(path, staged) if path and path.startswith(staged) else path,
                           "line": failure.line, "message": failure.message[:500], "where": failure.where}}
     return {"unknown": unknown}
 

@@ -381,12 +381,17 @@ def trial(module, staged_files):
             elif os.path.dirname(path) == base_dir and path != p["base_config"]:
                 # Read by the configuration from beside itself (database.json).
                 sources[path] = os.path.join(staged, os.path.basename(path))
+            elif path.endswith(".html"):
+                # A page template of this run: compiled by the trial before the host's copy.
+                sources[path] = os.path.join(staged, "templates", path.lstrip("/"))
         for path, target in sources.items():
             content = staged_files.get(path)
             if content is None:
                 content = read(path)
             if content is None:
                 continue
+            if not os.path.isdir(os.path.dirname(target)):
+                os.makedirs(os.path.dirname(target), 0o700)
             with open(target, "wb") as f:
                 f.write(content)
         for directory, _dirs, names in os.walk(staged):
@@ -431,6 +436,8 @@ def trial(module, staged_files):
         where = error.get("where") or error["file"] or "a config fragment"
         if error["file"] and error["file"].startswith("config.d/"):
             where = "fragment %s" % os.path.join(base_dir, error["file"])
+        elif error["file"] and error["file"].endswith(".html"):
+            where = "page template %s" % error["file"]
         elif error["file"]:
             where = "the base configuration %s" % p["base_config"]
         module.fail_json(

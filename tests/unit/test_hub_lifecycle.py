@@ -229,3 +229,49 @@ def test_the_roles_health_url_follows_the_same_rule(tmp_path):
     result = run_playbook(playbook)
     assert result.returncode == 0, result.stdout[-2000:]
     assert out.read_text().splitlines() == ROLE_HEALTH_URLS
+
+
+# Page templates (hub_templates, the roles' own): JupyterHub compiles them only when a page is
+# asked for; the trial compiles them, a staged one before the host's.
+def templates(tmp_path, staged_dir, site, host=None):
+    (tmp_path / "site").mkdir(exist_ok=True)
+    for name, text in (host or {}).items():
+        (tmp_path / "site" / name).write_text(text)
+    for name, text in site.items():
+        path = tmp_path / "stage" / "templates" / str(tmp_path / "site").lstrip("/") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return staged_dir
+
+
+def site_config(tmp_path):
+    return staged(tmp_path / "stage", **{"10-pages": "c.JupyterHub.template_paths.append(%r)\n" % str(tmp_path / "site")})
+
+
+def test_templates_that_compile_and_extend_jupyterhubs_pass(tmp_path):
+    (tmp_path / "stage").mkdir()
+    directory = templates(tmp_path, site_config(tmp_path), {
+        "login.html": '{% extends "templates/login.html" %}{% block login %}<p>Course</p>{{ super() }}{% endblock %}'})
+    assert run_trial(directory) == {"unknown": []}
+
+
+def test_a_staged_template_with_a_syntax_error_is_named_with_its_line(tmp_path):
+    (tmp_path / "stage").mkdir()
+    directory = templates(tmp_path, site_config(tmp_path), {"login.html": '{% extends "templates/login.html" %}\n\n{% block x %}'},
+                          host={"login.html": "{% extends 'templates/login.html' %}"})
+    error = run_trial(directory)["error"]
+    assert error["file"] == str(tmp_path / "site" / "login.html") and error["line"] == 3
+    assert error["message"].startswith("TemplateSyntaxError in the template login.html")
+
+
+def test_a_template_that_extends_one_that_does_not_exist_fails(tmp_path):
+    (tmp_path / "stage").mkdir()
+    directory = templates(tmp_path, site_config(tmp_path), {"home.html": '{% extends "templates/hom.html" %}'})
+    assert "TemplateNotFound in the template home.html: templates/hom.html" in run_trial(directory)["error"]["message"]
+
+
+def test_the_hosts_templates_are_compiled_too(tmp_path):
+    (tmp_path / "stage").mkdir()
+    directory = templates(tmp_path, site_config(tmp_path), {}, host={"page.html": "{% if %}"})
+    error = run_trial(directory)["error"]
+    assert error["file"] is None and error["where"] == str(tmp_path / "site" / "page.html")

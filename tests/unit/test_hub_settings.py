@@ -37,3 +37,19 @@ def test_a_url_without_a_password_keeps_its_own(tmp_path):
 def test_a_secret_is_read_as_its_one_line(tmp_path):
     (tmp_path / "proxy_api_password").write_text("  s3cret-value\n")
     assert read_secret(str(tmp_path), "proxy_api_password") == "s3cret-value"
+
+
+def test_the_announcement_is_read_again_only_when_its_file_changes(tmp_path):
+    from types import SimpleNamespace
+
+    from unopinionated_jupyterhub_hub import TextFile
+
+    path = tmp_path / "announcement.html"
+    announcement = TextFile(str(path))
+    assert announcement(None) == ""  # no file yet: no announcement
+    path.write_text("<b>Maintenance</b> on Friday\n")
+    assert announcement(None) == "<b>Maintenance</b> on Friday"
+    path.write_text("Exam week: the hub is read-only!\n")
+    assert announcement(SimpleNamespace(name="ann")) == "Exam week: the hub is read-only!"
+    path.write_bytes(b"\xff\xfe not text")
+    assert announcement(None) == ""

@@ -35,7 +35,7 @@ def test_every_spec_the_roles_install_by_default_is_in_the_table():
         defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
         specs += [value for name, value in defaults.items() if name.endswith("_spec")]
         specs += [value for name, values in defaults.items() if name.endswith("_specs") for value in values]
-    assert len(specs) == 8  # the ldap preset's three among them
+    assert len(specs) == 11  # the ldap and oidc presets' three each among them
     for spec in specs:
         assert "--hash=" in known_hashes(spec, TABLE), spec
 

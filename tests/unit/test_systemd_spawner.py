@@ -8,6 +8,7 @@ refusing ``a b`` with no unit started.
 """
 
 import asyncio
+import os
 import subprocess
 from types import SimpleNamespace
 
@@ -48,3 +49,180 @@ def test_the_spawner_refuses_before_it_runs_anything(monkeypatch):
     with pytest.raises(web.HTTPError, match="cannot have a server"):
         asyncio.run(spawner.start())
     assert ran == []
+
+
+# Persistent users (systemd_spawner_persistent_users): accounts, limits, group folders.
+
+from unopinionated_jupyterhub_systemd import (  # noqa: E402
+    SAFE_PATH, account_name, limits_for, size_bytes)
+import unopinionated_jupyterhub_systemd as module  # noqa: E402
+
+
+def test_account_names_fit_useradd_and_never_collide():
+    assert account_name("jupyter-", "alice") == "jupyter-alice"
+    assert account_name("", "alice") == "alice"
+    long_a, long_b = account_name("jupyter-", "a" * 64), account_name("jupyter-", "a" * 63 + "b")
+    assert len(long_a) == len(long_b) == 32 and long_a != long_b
+    assert long_a.startswith("jupyter-aaaa") and account_name("jupyter-", "a" * 64) == long_a
+
+
+@pytest.mark.parametrize("value, expected", [("2G", 2 << 30), ("512M", 512 << 20), ("1024", 1024), (0, 0),
+                                             ("", 0), (None, 0), (3, 3)])
+def test_sizes_are_read_as_jupyterhub_reads_mem_limit(value, expected):
+    assert size_bytes(value) == expected
+
+
+@pytest.mark.parametrize("value", ["2 G", "-1", "1e9", "2GB", "$(id)"])
+def test_other_sizes_are_refused(value):
+    with pytest.raises(ValueError):
+        size_bytes(value)
+
+
+DEFAULTS = {"mem_limit": "1G", "cpu_limit": 1.0, "tasks_max": 512}
+GROUPS = {"physics": {"mem_limit": "4G", "cpu_limit": 2}, "course": {"mem_limit": "2G", "tasks_max": 2048},
+          "unlimited": {"cpu_limit": 0}}
+
+
+def test_a_user_in_no_group_of_the_site_gets_the_site_limits():
+    assert limits_for("dora", [], DEFAULTS, {}, GROUPS) == DEFAULTS
+
+
+def test_several_groups_give_the_most_generous_of_each_limit_and_a_user_limit_wins():
+    assert limits_for("ann", ["course", "physics"], DEFAULTS, {}, GROUPS) == {
+        "mem_limit": "4G", "cpu_limit": 2, "tasks_max": 2048}
+    assert limits_for("ann", ["physics", "unlimited"], DEFAULTS, {}, GROUPS)["cpu_limit"] == 0  # 0: none
+    assert limits_for("ann", ["physics"], DEFAULTS, {"ann": {"mem_limit": "8G"}}, GROUPS) == {
+        "mem_limit": "8G", "cpu_limit": 2, "tasks_max": 512}
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES + ["__class__", "physics ", "PHYSICS"])
+def test_group_names_from_the_identity_provider_are_only_looked_up(name):
+    assert limits_for("ann", [name], DEFAULTS, {}, GROUPS) == DEFAULTS
+
+
+@pytest.mark.parametrize("path", ["/home/ann", "/srv/groups/physics", "/a.b/c_d-e"])
+def test_plain_paths_go_into_unit_properties(path):
+    assert SAFE_PATH.fullmatch(path)
+
+
+@pytest.mark.parametrize("path", ["home/ann", "/home/a b", "/home/%n", "/home/$(id)", "/home/a;b", "/home/a\nb",
+                                  "/home/'a'", "/", "//", "/home/`id`"])
+def test_other_paths_do_not(path):
+    assert not SAFE_PATH.fullmatch(path)
+
+
+class Host:
+    """Accounts and groups as pwd and grp show them; the programs the spawner runs, recorded."""
+
+    def __init__(self, monkeypatch, tmp_path, accounts=(), groups=()):
+        self.accounts = {a[0]: a for a in accounts}
+        self.groups = {g[0]: g for g in groups}
+        self.ran = []
+        self.home = tmp_path
+        monkeypatch.setattr(module.pwd, "getpwnam", self.getpwnam)
+        monkeypatch.setattr(module.grp, "getgrnam", self.getgrnam)
+        monkeypatch.setattr(module.os, "getgrouplist", self.getgrouplist)
+        monkeypatch.setattr(module, "run_command", self.run)
+        monkeypatch.setattr(module.os, "chown", lambda *a, **k: None)
+
+    def getpwnam(self, name):
+        name, uid, home = self.accounts[name]
+        return SimpleNamespace(pw_name=name, pw_uid=uid, pw_gid=uid, pw_dir=home)
+
+    def getgrnam(self, name):
+        name, gid, members = self.groups[name]
+        return SimpleNamespace(gr_name=name, gr_gid=gid, gr_mem=members)
+
+    def getgrouplist(self, name, gid):
+        return [gid] + [g[1] for g in self.groups.values() if name in g[2]]
+
+    async def run(self, argv):
+        self.ran.append(argv)
+        if argv[0].endswith("useradd"):
+            name, home = argv[-1], argv[argv.index("--home-dir") + 1]
+            os.mkdir(home, 0o755)
+            self.accounts[name] = (name, 1500, home)
+        elif argv[0].endswith("gpasswd"):
+            members = self.groups[argv[3]][2]
+            (members.append if argv[1] == "--add" else members.remove)(argv[2])
+
+
+def persistent_spawner(name, groups=(), **config):
+    user = SimpleNamespace(name=name, id=7, url="/user/%s/" % name,
+                           groups=[SimpleNamespace(name=g) for g in groups])
+    spawner = SystemdSpawnerThatAsksAgain(user=user, persistent_users=True, **config)
+    spawner.site_settings["properties"] = {"ProtectHome": "yes"}
+    return spawner
+
+
+FOLDERS = [{"group": "physics", "unix_group": "jupyter-physics", "path": "/srv/groups/physics"},
+           {"group": "chemistry", "unix_group": "jupyter-chemistry", "path": "/srv/groups/chemistry"}]
+
+
+def test_a_new_user_gets_an_account_a_private_home_and_their_groups_folders(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, groups=[("jupyter-physics", 3001, []), ("jupyter-chemistry", 3002, ["x"])])
+    spawner = persistent_spawner("ann", ["physics", "$(id)"], home_base=str(tmp_path), group_dirs=FOLDERS,
+                                 home_links=["/srv/teaching"])
+    spawner.apply_limits()
+    asyncio.run(spawner.prepare_account())
+    home = str(tmp_path / "jupyter-ann")
+    assert host.ran[0] == ["/usr/sbin/useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash",
+                           "--user-group", "--comment", "JupyterHub user", "--", "jupyter-ann"]
+    assert host.ran[1:] == [["/usr/bin/gpasswd", "--add", "jupyter-ann", "jupyter-physics"]]
+    assert os.stat(home).st_mode & 0o777 == 0o700
+    properties = spawner.unit_extra_properties
+    assert spawner.username_template == "jupyter-ann"
+    assert properties["BindPaths"] == [home] and properties["ProtectHome"] == "tmpfs"
+    assert properties["ReadWritePaths"] == ["/srv/groups/physics"]
+    assert properties["ExecStartPre"] == ["-/bin/ln -sn /srv/teaching %s/teaching" % home,
+                                          "-/bin/ln -sn /srv/groups/physics %s/physics" % home]
+    # The second start: the account is there, nothing is run.
+    asyncio.run(spawner.prepare_account())
+    assert len(host.ran) == 2
+
+
+def test_leaving_a_group_at_the_provider_takes_the_account_out_of_its_folder(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, accounts=[("jupyter-ann", 1500, str(tmp_path))],
+                groups=[("jupyter-physics", 3001, ["jupyter-ann"]), ("jupyter-chemistry", 3002, [])])
+    spawner = persistent_spawner("ann", [], group_dirs=FOLDERS)
+    spawner.apply_limits()
+    asyncio.run(spawner.prepare_account())
+    assert host.ran == [["/usr/bin/gpasswd", "--delete", "jupyter-ann", "jupyter-physics"]]
+    assert "ReadWritePaths" not in spawner.unit_extra_properties
+
+
+def test_directory_accounts_are_never_made_nor_regrouped(monkeypatch, tmp_path):
+    host = Host(monkeypatch, tmp_path, accounts=[("ann", 2001, str(tmp_path / "ann"))],
+                groups=[("jupyter-physics", 3001, ["ann"])])
+    spawner = persistent_spawner("ann", [], user_prefix="", group_dirs=FOLDERS[:1])
+    spawner.apply_limits()
+    asyncio.run(spawner.prepare_account())
+    assert host.ran == []  # the directory's membership stands (ann is in it there)
+    assert spawner.unit_extra_properties["ReadWritePaths"] == ["/srv/groups/physics"]
+    assert os.stat(tmp_path / "ann").st_mode & 0o777 == 0o700  # the first start made the missing home
+    with pytest.raises(web.HTTPError) as error:
+        asyncio.run(persistent_spawner("nobody-here", user_prefix="").prepare_account())
+    assert error.value.status_code == 403 and "no account 'nobody-here'" in str(error.value)
+
+
+@pytest.mark.parametrize("name, uid, home", [("root", 0, "/root"), ("daemon", 1, "/usr/sbin"),
+                                             ("ann", 2001, "/home/a b"), ("bob", 2002, "/home/%n")])
+def test_system_accounts_and_unsafe_homes_get_no_server(monkeypatch, tmp_path, name, uid, home):
+    Host(monkeypatch, tmp_path, accounts=[(name, uid, home)])
+    spawner = persistent_spawner(name, [], user_prefix="")
+    with pytest.raises(web.HTTPError) as error:
+        asyncio.run(spawner.prepare_account())
+    assert error.value.status_code == 403
+
+
+def test_each_start_begins_from_the_site_limits(monkeypatch):
+    spawner = persistent_spawner("ann", ["physics"], group_limits=GROUPS, mem_limit="1G", cpu_limit=1.0,
+                                 tasks_max=512)
+    spawner.site_settings.update({"mem_limit": 1 << 30, "cpu_limit": 1.0, "tasks_max": 512})
+    spawner.apply_limits()
+    assert (spawner.mem_limit, spawner.cpu_limit) == (4 << 30, 2.0)
+    assert spawner.unit_extra_properties["TasksMax"] == "512"
+    spawner.user.groups = []
+    spawner.apply_limits()
+    assert (spawner.mem_limit, spawner.cpu_limit) == (1 << 30, 1.0)
+    assert spawner.unit_extra_properties == {"ProtectHome": "yes", "TasksMax": "512"}

@@ -1,7 +1,7 @@
 # Copyright: unopinionated.jupyterhub developers
 # BSD 3-Clause License (see LICENSE)
 """What the hub's base configuration (jupyterhub_config.py, written by the hub role) reads
-from the host: the secrets in state/ and the database settings beside it.
+from the host: the secrets in state/, the database settings beside it, the announcement.
 
 Beside the base configuration, root-owned like it, and tried and put back with it.
 """
@@ -33,3 +33,29 @@ def database_url(settings_file):
     if settings.get("password"):
         url = url.set(password=settings["password"])
     return url.render_as_string(hide_password=False)
+
+
+class TextFile:
+    """A page's template variable read from a file (hub_announcement): a new text shows at the next page.
+
+    JupyterHub calls a callable of template_vars with the user at every page it renders. The file
+    is read again only when it changed (size, time, inode); a missing or unreadable one is "".
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.seen = (None, "")
+
+    def __call__(self, user=None):
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return ""
+        key = (status.st_ino, status.st_size, status.st_mtime_ns)
+        if self.seen[0] != key:
+            try:
+                with open(self.path, encoding="utf-8") as f:
+                    self.seen = (key, f.read().strip())
+            except (OSError, UnicodeDecodeError):
+                return ""
+        return self.seen[1]

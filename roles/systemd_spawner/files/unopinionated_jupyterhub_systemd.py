@@ -8,12 +8,15 @@ Unit tests: tests/unit/test_systemd_spawner.py.
 """
 
 import asyncio
+import grp
+import hashlib
 import os
+import pwd
 import re
 
 from systemdspawner import SystemdSpawner
 from tornado import web
-from traitlets import Integer
+from traitlets import Bool, Dict, Integer, List, Unicode
 
 # A user name becomes a unit name, a directory name (StateDirectory, the home) and
 # words of root command lines that systemd splits at spaces and expands at "%"
@@ -32,7 +35,76 @@ def check_user_name(name):
             name)
 
 
+# Paths that go into unit properties (ExecStartPre's command line, BindPaths=): plain
+# absolute paths, nothing systemd would split or expand ("%", spaces, quotes).
+SAFE_PATH = re.compile(r"(/[A-Za-z0-9_.-]+)+")
+# The longest account name useradd makes (Debian, EL: 32).
+ACCOUNT_NAME_MAX = 32
+LIMIT_KEYS = ("mem_limit", "cpu_limit", "tasks_max")
+SIZE = re.compile(r"([0-9]+)([KMGT]?)")
+
+
+def account_name(prefix, name):
+    """The system account of hub user ``name``: prefix + name, or a shortened name with a hash.
+
+    Names too long for useradd keep their start and get 8 hex digits of the name's
+    SHA-256, so two long names never share an account (as TLJH does).
+    """
+    full = prefix + name
+    if len(full) <= ACCOUNT_NAME_MAX:
+        return full
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return full[:ACCOUNT_NAME_MAX - 9] + "-" + digest
+
+
+def size_bytes(value):
+    """2G, 512M, 1024 (bytes) as JupyterHub reads mem_limit (1024-based); 0 or "" is no limit."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, int):
+        return value
+    match = SIZE.fullmatch(str(value))
+    if not match:
+        raise ValueError("not a size: %r" % (value,))
+    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2) or " ")
+
+
+def limits_for(user_name, group_names, defaults, user_limits, group_limits):
+    """The limits of one user's server: their own, else the most generous of their groups', else the site's.
+
+    ``group_names`` come from the identity provider (untrusted): they are only looked up in
+    the site's ``group_limits``. 0 is "no limit", which is the most generous of all.
+    """
+    limits = dict(defaults)
+    found = [group_limits[name] for name in sorted(set(group_names)) if name in group_limits]
+    for key in LIMIT_KEYS:
+        values = [limit[key] for limit in found if key in limit]
+        if values:
+            measure = size_bytes if key == "mem_limit" else float
+            limits[key] = max(values, key=lambda v: measure(v) or float("inf"))
+    limits.update({key: value for key, value in user_limits.get(user_name, {}).items() if key in LIMIT_KEYS})
+    return limits
+
+
+async def run_command(argv):
+    """Run a program (no shell) as the hub (root); a failure is HTTP 500 naming it."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise web.HTTPError(500, "%s failed (exit status %d): %s" % (
+            " ".join(argv[:2]), proc.returncode, (err or out).decode(errors="replace").strip()[:300]))
+
+
 _START_LIMIT = {}
+# useradd and gpasswd lock /etc/passwd and /etc/group: one at a time, hub-wide.
+_ACCOUNT_LOCK = {}
+
+
+def _account_lock():
+    if "lock" not in _ACCOUNT_LOCK:
+        _ACCOUNT_LOCK["lock"] = asyncio.Lock()
+    return _ACCOUNT_LOCK["lock"]
 
 
 def _start_limit(size):
@@ -63,9 +135,39 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         0, config=True,
         help="Servers starting at once, hub-wide; 0: twice the CPUs the hub may use.",
     )
+    tasks_max = Integer(0, config=True, help="TasksMax= of every server (0: systemd's default).")
+    user_limits = Dict(config=True, help="Hub user name: {mem_limit, cpu_limit, tasks_max} of their server.")
+    group_limits = Dict(
+        config=True,
+        help="Hub group name: {mem_limit, cpu_limit, tasks_max}; a user in several groups gets the most generous.")
+    persistent_users = Bool(
+        False, config=True,
+        help="Servers run as system accounts with homes that last (not dynamic users with homes removed at stop).")
+    user_prefix = Unicode(
+        "jupyter-", config=True,
+        help="Persistent users: the account of hub user NAME is PREFIX+NAME, made at its first start; "
+             "empty: the account NAME must exist (a directory's), nothing is made.")
+    home_base = Unicode("/home", config=True, help="Where accounts the hub makes get their homes.")
+    min_uid = Integer(1000, config=True, help="Accounts below this uid (the system's) never get a server.")
+    group_dirs = List(
+        config=True,
+        help="[{group, unix_group, path}]: a folder of hub group GROUP, writable by its Unix group UNIX_GROUP, "
+             "linked into each member's home (persistent users).")
+    home_links = List(config=True, help="Read-only shared directories linked into persistent homes.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The site's settings; each start works from these (the spawner lives across a user's starts).
+        self.site_settings = {
+            "properties": dict(self.unit_extra_properties),
+            "mem_limit": self.mem_limit, "cpu_limit": self.cpu_limit, "tasks_max": self.tasks_max,
+        }
 
     async def start(self):
         check_user_name(self.user.name)
+        self.apply_limits()
+        if self.persistent_users:
+            await self.prepare_account()
         loop = asyncio.get_running_loop()
         # Within the hub's start_timeout for this method; the hub's own wait follows.
         deadline = loop.time() + self.start_timeout - 2
@@ -77,6 +179,100 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         # seconds, instead of every server sharing the CPUs until all are late.
         async with starts:
             return await self._start_and_wait(loop, deadline)
+
+    def apply_limits(self):
+        """This user's limits (theirs, their groups', the site's) onto this start's unit."""
+        site = self.site_settings
+        limits = limits_for(
+            self.user.name, [group.name for group in getattr(self.user, "groups", [])],
+            {key: site[key] for key in LIMIT_KEYS}, self.user_limits, self.group_limits)
+        self.mem_limit = size_bytes(limits["mem_limit"]) or None
+        self.cpu_limit = float(limits["cpu_limit"] or 0) or None
+        properties = dict(site["properties"])
+        if int(limits["tasks_max"] or 0) > 0:
+            properties["TasksMax"] = str(int(limits["tasks_max"]))
+        self.unit_extra_properties = properties
+        return limits
+
+    async def prepare_account(self):
+        """The user's account, home and group folders, and the unit properties that confine them there.
+
+        Root's work here touches only names that check_user_name let through and folders of the
+        site's configuration; the links in the user's home are made by the unit itself, as the user.
+        """
+        name = account_name(self.user_prefix, self.user.name)
+        async with _account_lock():
+            account = await self.ensure_account(name)
+            if self.user_prefix:
+                await self.sync_group_members(name)
+        home = account.pw_dir
+        if not SAFE_PATH.fullmatch(home):
+            raise web.HTTPError(403, "The home of %r (%r) is not a plain absolute path" % (name, home))
+        member_of = set(os.getgrouplist(name, account.pw_gid))
+        dirs = []
+        for folder in self.group_dirs:
+            try:
+                gid = grp.getgrnam(folder["unix_group"]).gr_gid
+            except KeyError:
+                continue
+            if gid in member_of:
+                dirs.append(folder["path"])
+        links = [path for path in self.home_links + dirs if SAFE_PATH.fullmatch(path)]
+        properties = self.unit_extra_properties
+        properties.update({
+            # Only this user's home under /home, and nothing else of the system writable.
+            "ProtectSystem": "strict",
+            "ProtectHome": "tmpfs",
+            "BindPaths": [home],
+            # Group folders stay group-writable (setgid folders); the home is 0700.
+            "UMask": "0007",
+            # As the user ("-": an existing file of that name is the user's, and left alone).
+            "ExecStartPre": ["-/bin/ln -sn %s %s/%s" % (path, home, os.path.basename(path)) for path in links],
+        })
+        if dirs:
+            properties["ReadWritePaths"] = dirs
+        self.username_template = name
+        return account
+
+    async def ensure_account(self, name):
+        """The system account ``name``: made (with its home) if the hub makes accounts, else it must exist."""
+        try:
+            account = pwd.getpwnam(name)
+        except KeyError:
+            if not self.user_prefix:
+                raise web.HTTPError(
+                    403, "There is no account %r on this host: ask its administrators for one" % name) from None
+            home = os.path.join(self.home_base, name)
+            self.log.info("Making the account %s (home %s) for hub user %s", name, home, self.user.name)
+            await run_command(["/usr/sbin/useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash",
+                               "--user-group", "--comment", "JupyterHub user", "--", name])
+            os.chmod(home, 0o700)
+            account = pwd.getpwnam(name)
+        if account.pw_uid < self.min_uid:
+            raise web.HTTPError(403, "%r is a system account (uid %d): it gets no server" % (name, account.pw_uid))
+        if not os.path.lexists(account.pw_dir):
+            # A directory's account seen here for the first time: its home, private, in a root-owned parent.
+            parent = os.lstat(os.path.dirname(account.pw_dir))
+            if parent.st_uid != 0 or parent.st_mode & 0o022:
+                raise web.HTTPError(500, "Not making %s: its parent is not root's alone" % account.pw_dir)
+            os.mkdir(account.pw_dir, 0o700)
+            os.chown(account.pw_dir, account.pw_uid, account.pw_gid, follow_symlinks=False)
+        return account
+
+    async def sync_group_members(self, name):
+        """Accounts the hub made are in a group folder's Unix group exactly while in its hub group."""
+        hub_groups = {group.name for group in getattr(self.user, "groups", [])}
+        for folder in self.group_dirs:
+            try:
+                members = grp.getgrnam(folder["unix_group"]).gr_mem
+            except KeyError:
+                self.log.warning("Group folder %s: no Unix group %s", folder["path"], folder["unix_group"])
+                continue
+            wanted = folder["group"] in hub_groups
+            if wanted and name not in members:
+                await run_command(["/usr/bin/gpasswd", "--add", name, folder["unix_group"]])
+            elif not wanted and name in members:
+                await run_command(["/usr/bin/gpasswd", "--delete", name, folder["unix_group"]])
 
     async def _start_and_wait(self, loop, deadline):
         started = await super().start()
