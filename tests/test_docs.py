@@ -15,7 +15,7 @@ SITE = REPO / ".cache" / "docs"
 GUIDES = {  # page: README.md's marker (None: a file included whole)
     "site-repository": "site-repository", "upgrade": "upgrade", "databases": "databases",
     "directory-users": "directory-users",
-    "offline": "offline", "ephemeral": "ephemeral", "SECURITY": None,
+    "offline": "offline", "ephemeral": "ephemeral", "course": "course", "SECURITY": None,
 }
 
 

@@ -54,7 +54,7 @@ def test_the_spawner_refuses_before_it_runs_anything(monkeypatch):
 # Persistent users (systemd_spawner_persistent_users): accounts, limits, group folders.
 
 from unopinionated_jupyterhub_systemd import (  # noqa: E402
-    SAFE_PATH, account_name, limits_for, size_bytes)
+    AS_ROOT, MAKE_HOME, SAFE_PATH, account_name, limits_for, run_command, size_bytes)
 import unopinionated_jupyterhub_systemd as module  # noqa: E402
 
 
@@ -123,7 +123,6 @@ class Host:
         monkeypatch.setattr(module.grp, "getgrnam", self.getgrnam)
         monkeypatch.setattr(module.os, "getgrouplist", self.getgrouplist)
         monkeypatch.setattr(module, "run_command", self.run)
-        monkeypatch.setattr(module.os, "chown", lambda *a, **k: None)
 
     def getpwnam(self, name):
         name, uid, home = self.accounts[name]
@@ -140,7 +139,6 @@ class Host:
         self.ran.append(argv)
         if argv[0].endswith("useradd"):
             name, home = argv[-1], argv[argv.index("--home-dir") + 1]
-            os.mkdir(home, 0o755)
             self.accounts[name] = (name, 1500, home)
         elif argv[0].endswith("gpasswd"):
             members = self.groups[argv[3]][2]
@@ -166,10 +164,9 @@ def test_a_new_user_gets_an_account_a_private_home_and_their_groups_folders(monk
     spawner.apply_limits()
     asyncio.run(spawner.prepare_account())
     home = str(tmp_path / "jupyter-ann")
-    assert host.ran[0] == ["/usr/sbin/useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash",
-                           "--user-group", "--comment", "JupyterHub user", "--", "jupyter-ann"]
+    assert host.ran[0] == ["/usr/sbin/useradd", "--create-home", "--home-dir", home, "--key", "HOME_MODE=0700",
+                           "--shell", "/bin/bash", "--user-group", "--comment", "JupyterHub user", "--", "jupyter-ann"]
     assert host.ran[1:] == [["/usr/bin/gpasswd", "--add", "jupyter-ann", "jupyter-physics"]]
-    assert os.stat(home).st_mode & 0o777 == 0o700
     properties = spawner.unit_extra_properties
     assert spawner.username_template == "jupyter-ann"
     assert properties["BindPaths"] == [home] and properties["ProtectHome"] == "tmpfs"
@@ -192,14 +189,14 @@ def test_leaving_a_group_at_the_provider_takes_the_account_out_of_its_folder(mon
 
 
 def test_directory_accounts_are_never_made_nor_regrouped(monkeypatch, tmp_path):
-    host = Host(monkeypatch, tmp_path, accounts=[("ann", 2001, str(tmp_path / "ann"))],
+    host = Host(monkeypatch, tmp_path, accounts=[("ann", 2001, "/home/ann")],
                 groups=[("jupyter-physics", 3001, ["ann"])])
     spawner = persistent_spawner("ann", [], user_prefix="", group_dirs=FOLDERS[:1])
     spawner.apply_limits()
     asyncio.run(spawner.prepare_account())
-    assert host.ran == []  # the directory's membership stands (ann is in it there)
+    # Only the home, if missing; the directory's membership stands (ann is in it there).
+    assert host.ran == [["/bin/sh", "-c", MAKE_HOME, "sh", "/home/ann", "2001:2001"]]
     assert spawner.unit_extra_properties["ReadWritePaths"] == ["/srv/groups/physics"]
-    assert os.stat(tmp_path / "ann").st_mode & 0o777 == 0o700  # the first start made the missing home
     with pytest.raises(web.HTTPError) as error:
         asyncio.run(persistent_spawner("nobody-here", user_prefix="").prepare_account())
     assert error.value.status_code == 403 and "no account 'nobody-here'" in str(error.value)
@@ -226,3 +223,36 @@ def test_each_start_begins_from_the_site_limits(monkeypatch):
     spawner.apply_limits()
     assert (spawner.mem_limit, spawner.cpu_limit) == (1 << 30, 1.0)
     assert spawner.unit_extra_properties == {"ProtectHome": "yes", "TasksMax": "512"}
+
+
+@pytest.mark.parametrize("name", ["ann", "a b", "$(id)", "-rf", "`id`", "new\nline"])
+def test_the_home_script_takes_its_words_as_data_and_leaves_what_is_there_alone(tmp_path, name):
+    ids = "%d:%d" % (os.getuid(), os.getgid())
+    home = tmp_path / name
+    subprocess.run(["/bin/sh", "-c", MAKE_HOME, "sh", str(home), ids], check=True, cwd=tmp_path)
+    assert home.is_dir() and home.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing else was made or run
+    home.chmod(0o755)
+    subprocess.run(["/bin/sh", "-c", MAKE_HOME, "sh", str(home), ids], check=True)
+    assert home.stat().st_mode & 0o777 == 0o755
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    subprocess.run(["/bin/sh", "-c", MAKE_HOME, "sh", str(link), ids], check=True)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_root_work_runs_as_a_unit_of_its_own_and_a_failure_names_the_program(monkeypatch):
+    calls = []
+
+    async def fake_exec(*argv, **kwargs):
+        calls.append(argv)
+        return SimpleNamespace(returncode=9, communicate=lambda: _answer())
+
+    async def _answer():
+        return b"", b"useradd: group 'x' exists\n"
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", fake_exec)
+    with pytest.raises(web.HTTPError) as error:
+        asyncio.run(run_command(["/usr/sbin/useradd", "--", "x"]))
+    assert calls == [(*AS_ROOT, "/usr/sbin/useradd", "--", "x")]
+    assert error.value.status_code == 500 and "useradd failed (exit status 9): useradd: group 'x' exists" in str(error.value)

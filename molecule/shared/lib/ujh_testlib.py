@@ -381,12 +381,16 @@ def lock_entries(text):
 
 
 @contextlib.contextmanager
-def debian_chromium():
-    """Debian's chromium, driven by Playwright (whose own browser download cannot work here)."""
+def debian_chromium(*args):
+    """Debian's chromium, driven by Playwright (whose own browser download cannot work here).
+
+    args: more chromium switches (e.g. --host-resolver-rules: the test hosts by name).
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-proxy-server"])
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-proxy-server", *args])
         try:
             yield browser
         finally:

@@ -86,14 +86,22 @@ def limits_for(user_name, group_names, defaults, user_limits, group_limits):
     return limits
 
 
+# The hub's own unit may not write /etc, sees no /home and has no capability (its drop-in):
+# what root must do for an account runs as a short unit of its own, started by PID 1.
+AS_ROOT = ["/usr/bin/systemd-run", "--quiet", "--wait", "--pipe", "--collect", "--"]
+# A directory's account: its home, made the first time (anything already there is left alone).
+MAKE_HOME = '[ -e "$1" ] || [ -L "$1" ] || { mkdir -m 0700 -- "$1" && chown -- "$2" "$1"; }'
+
+
 async def run_command(argv):
-    """Run a program (no shell) as the hub (root); a failure is HTTP 500 naming it."""
+    """Run a program (no shell) as root in a unit of its own; a failure is HTTP 500 naming it."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *AS_ROOT, *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
     if proc.returncode != 0:
         raise web.HTTPError(500, "%s failed (exit status %d): %s" % (
-            " ".join(argv[:2]), proc.returncode, (err or out).decode(errors="replace").strip()[:300]))
+            os.path.basename(argv[0]), proc.returncode, (err or out).decode(errors="replace").strip()[:300]))
 
 
 _START_LIMIT = {}
@@ -206,8 +214,6 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
             if self.user_prefix:
                 await self.sync_group_members(name)
         home = account.pw_dir
-        if not SAFE_PATH.fullmatch(home):
-            raise web.HTTPError(403, "The home of %r (%r) is not a plain absolute path" % (name, home))
         member_of = set(os.getgrouplist(name, account.pw_gid))
         dirs = []
         for folder in self.group_dirs:
@@ -244,19 +250,16 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
                     403, "There is no account %r on this host: ask its administrators for one" % name) from None
             home = os.path.join(self.home_base, name)
             self.log.info("Making the account %s (home %s) for hub user %s", name, home, self.user.name)
-            await run_command(["/usr/sbin/useradd", "--create-home", "--home-dir", home, "--shell", "/bin/bash",
-                               "--user-group", "--comment", "JupyterHub user", "--", name])
-            os.chmod(home, 0o700)
+            await run_command(["/usr/sbin/useradd", "--create-home", "--home-dir", home, "--key", "HOME_MODE=0700",
+                               "--shell", "/bin/bash", "--user-group", "--comment", "JupyterHub user", "--", name])
             account = pwd.getpwnam(name)
         if account.pw_uid < self.min_uid:
             raise web.HTTPError(403, "%r is a system account (uid %d): it gets no server" % (name, account.pw_uid))
-        if not os.path.lexists(account.pw_dir):
-            # A directory's account seen here for the first time: its home, private, in a root-owned parent.
-            parent = os.lstat(os.path.dirname(account.pw_dir))
-            if parent.st_uid != 0 or parent.st_mode & 0o022:
-                raise web.HTTPError(500, "Not making %s: its parent is not root's alone" % account.pw_dir)
-            os.mkdir(account.pw_dir, 0o700)
-            os.chown(account.pw_dir, account.pw_uid, account.pw_gid, follow_symlinks=False)
+        if not SAFE_PATH.fullmatch(account.pw_dir):
+            raise web.HTTPError(403, "The home of %r (%r) is not a plain absolute path" % (name, account.pw_dir))
+        if not self.user_prefix:
+            await run_command(["/bin/sh", "-c", MAKE_HOME, "sh", account.pw_dir,
+                               "%d:%d" % (account.pw_uid, account.pw_gid)])
         return account
 
     async def sync_group_members(self, name):
