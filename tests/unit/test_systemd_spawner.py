@@ -244,12 +244,12 @@ def test_the_home_script_takes_its_words_as_data_and_leaves_what_is_there_alone(
 def test_root_work_runs_as_a_unit_of_its_own_and_a_failure_names_the_program(monkeypatch):
     calls = []
 
+    async def answer():
+        return b"", b"useradd: group 'x' exists\n"
+
     async def fake_exec(*argv, **kwargs):
         calls.append(argv)
-        return SimpleNamespace(returncode=9, communicate=lambda: _answer())
-
-    async def _answer():
-        return b"", b"useradd: group 'x' exists\n"
+        return SimpleNamespace(returncode=9, communicate=answer)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", fake_exec)
     with pytest.raises(web.HTTPError) as error:
