@@ -570,6 +570,20 @@ def slurm_from_test_log():
             "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
 
 
+def course_from_test_log():
+    """The course scenario's own figure: a returning user, from the provider's sign-in form to JupyterLab."""
+    log = REPO / ".cache" / "logs" / "course@bookworm.log"
+    if not log.exists():
+        return None
+    text = log.read_text(errors="replace")
+    returning = re.search(r"returning user: provider's form sent -> JupyterLab ready \(browser\): median of (\d+) "
+                          r"([\d.]+) s \[([^\]]*)\]", text)
+    if not returning:
+        return None
+    return {"returning_s": float(returning.group(2)), "samples": [float(x) for x in returning.group(3).split(",")],
+            "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
+
+
 SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "crowd", "restarts", "past_visitors")
 
 
@@ -586,7 +600,8 @@ def main():
     hub_url = f"https://{container_ip(CONTAINER)}"
     until(lambda: health(hub_url), timeout=120)
 
-    results = {"machine": machine(host), "quick": quick, "slurm": slurm_from_test_log()}
+    results = {"machine": machine(host), "quick": quick, "slurm": slurm_from_test_log(),
+               "course": course_from_test_log()}
     results["machine"].update(install_bench_tools(host))
     plan = {
         "converge": lambda: converge(runs=2 if quick else 3),

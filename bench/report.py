@@ -252,6 +252,14 @@ def write(results, path):
             out.append(row(x["users"], s(x["restart_s"]), f"{x['login_s']['median'] * 1000:.0f} ms"))
         out.append("\n")
 
+    course = results.get("course")
+    if course:
+        out.append(f"## 7. The course hub's returning user\n\nThe course scenario (persistent users, OpenID "
+                   f"Connect at LemonLDAP::NG on a second host; its tests measure, log of {course['log_date']}): a "
+                   f"returning user whose server is stopped, from the provider's sign-in form sent to JupyterLab's launcher drawn in chromium (the provider's redirect, "
+                   f"the hub's login, the spawn, the lab's first load), median of {len(course['samples'])}: "
+                   f"**{course['returning_s']:.1f} s** {course['samples']}.\n\n")
+
     if targets:
         out.append("## Targets\n\n" + TARGETS)
         for what, measured, met in targets:
