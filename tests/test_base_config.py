@@ -30,6 +30,11 @@ def render(**overrides):
         "hub_metrics_enabled": False,
         "hub_authenticator": "",
         "hub_internal_ssl": False,
+        "__hub_announcement_file": "/srv/hub/announcement.html",
+        "hub_logo_file": "",
+        "__hub_logo_path": "/srv/hub/logo.png",
+        "hub_templates": {},
+        "__hub_site_templates_dir": "/srv/hub/templates/site",
     }
     values.update(overrides)
     return env.from_string(TEMPLATE.read_text()).render(**values)
@@ -119,3 +124,37 @@ def test_pam_preset_sets_values_only_and_names_stay_data_whatever_they_hold():
         "c.PAMAuthenticator.admin_groups": ["hubadmins"],
     }
     assert 'c.JupyterHub.authenticator_class = "pam"' in source
+
+
+def test_the_sites_page_templates_come_before_every_roles_and_jupyterhubs():
+    """The roles' fragments prepend their template directories; the site's is prepended after them."""
+    from traitlets.config import Config
+
+    source = render(hub_templates={"login.html": "x"})
+    ast.parse(source)
+    loop = source.index("load_subconfig(_fragment)")
+    assert source.index('template_paths.prepend(["/srv/hub/templates/site"])') > loop
+    # What traitlets makes of it: the base config's lines, around a role's fragment.
+    c = Config()
+    c.JupyterHub.template_paths.prepend(["/srv/hub/templates/slurm"])  # a fragment (slurm_spawner)
+    c.JupyterHub.template_paths.prepend(["/srv/hub/templates/site"])  # the base config, after the fragments
+    assert c.JupyterHub.template_paths.get_value(["/stock"]) == [
+        "/srv/hub/templates/site", "/srv/hub/templates/slurm", "/stock"]
+
+
+def test_oidc_preset_takes_the_providers_endpoints_and_keeps_the_secret_in_state():
+    endpoints = {"authorization_endpoint": "https://idp/authorize", "token_endpoint": "https://idp/token",
+                 "userinfo_endpoint": "https://idp/userinfo", "end_session_endpoint": "https://idp/logout"}
+    source = render(hub_authenticator="oidc", __hub_oidc_endpoints=endpoints, hub_oidc_client_id="hub\"'",
+                    hub_oidc_issuer_url="https://idp/", hub_oidc_login_service="the \"university\"",
+                    hub_oidc_scopes=["openid", "groups"], hub_oidc_username_claim="preferred_username",
+                    hub_oidc_groups_claim="groups", hub_oidc_refresh_seconds=300,
+                    hub_allowed_users=[], hub_allowed_groups=["physics"], hub_admin_users=[], hub_admin_groups=[])
+    tree = ast.parse(source)
+    assert 'read_secret(STATE_DIR, "oidc_client_secret")' in source
+    assert 'c.GenericOAuthenticator.token_url = "https://idp/token"' in source
+    assert 'c.GenericOAuthenticator.auth_state_groups_key = "oauth_user.groups"' in source
+    assert "c.GenericOAuthenticator.enable_auth_state = True" in source
+    # Values stay data whatever they hold.
+    strings = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    assert "hub\"'" in strings and 'the "university"' in strings
