@@ -5,6 +5,7 @@ The provider is LemonLDAP::NG on ujh-course-idp (prepare.yml). The browser reach
 by name (chromium's host resolver rules), as the provider's redirects name them.
 """
 
+import html
 import json
 import re
 import statistics
@@ -110,7 +111,8 @@ def test_the_login_page_has_the_sites_announcement_template_and_logo(hub_url):
     page = https_session().get(f"{hub_url}/hub/login", timeout=30)
     assert page.status_code == 200
     assert "maintenance on <b>Friday 18:00</b>" in page.text  # hub_announcement is the site's HTML
-    assert 'id="course-welcome"' in page.text and SIGN_IN in page.text  # hub_templates' login.html, extending
+    # hub_templates' login.html, which extends JupyterHub's (whose button names the provider).
+    assert 'id="course-welcome"' in page.text and SIGN_IN in html.unescape(page.text)
     logo = https_session().get(f"{hub_url}/hub/logo", timeout=30)
     assert logo.content == (REPO / "molecule/course/files/logo.svg").read_bytes()
 
