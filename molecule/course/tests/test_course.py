@@ -17,7 +17,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 from ujh_testlib import (
-    REPO, container_ip, debian_chromium, https_session, run_site, scenario_group_vars, wait_until,
+    REPO, STATE, container_ip, debian_chromium, https_session, run_site, scenario_group_vars, wait_until,
 )
 
 HUB_VARS = scenario_group_vars("course")
@@ -122,9 +122,12 @@ def test_a_member_gets_an_account_a_private_home_and_their_groups_limits(context
     # jupyter-resource-usage in the status bar.
     expect(page.locator('[title="Current resource usage"]')).to_contain_text("Mem:")
     user = hub_api(hub_url, "GET", "/users/dwho").json()
-    assert user["groups"] == ["physics"]  # the provider's groups claim
+    assert user["groups"] == ["physics"] and not user["admin"]  # the provider's groups claim
     state = user["auth_state"]
     assert state["access_token"] and state["refresh_token"] and state["oauth_user"]["groups"] == ["physics"]
+    # The tokens are in the hub's database encrypted with the crypt key, never as they are.
+    for token in (state["access_token"], state["refresh_token"]):
+        assert host.run(f"grep -c -F -- {token!r} {STATE}/jupyterhub.sqlite").rc == 1
     account = host.user("jupyter-dwho")
     assert account.exists and account.home == "/home/jupyter-dwho" and account.uid >= 1000
     home = host.file("/home/jupyter-dwho")
@@ -145,6 +148,9 @@ def test_group_members_share_a_writable_folder_that_no_one_else_can_read(browser
         context.close()
     assert unit_properties(host, "msmith", "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax") == {
         "MemoryMax": str(512 << 20), "CPUQuotaPerSecUSec": "1s", "TasksMax": "512"}
+    # rtyler is a teacher at the provider: an admin of the hub (hub_admin_groups).
+    rtyler = hub_api(hub_url, "GET", "/users/rtyler").json()
+    assert sorted(rtyler["groups"]) == ["physics", "teachers"] and rtyler["admin"]
     # dwho writes into the physics folder (~/physics), rtyler changes what dwho wrote.
     assert save(hub_url, "dwho", "physics/plan.md", "# Lab plan\n").status_code in (200, 201)
     assert save(hub_url, "rtyler", "physics/plan.md", "# Lab plan\nrtyler was here\n").status_code == 200
@@ -213,6 +219,27 @@ def test_a_new_announcement_shows_without_restarting_the_hub_or_any_server(host,
         assert result.returncode == 0, result.stdout[-3000:]
     assert (host.check_output("systemctl show -p MainPID --value jupyterhub"),
             unit_properties(host, "dwho", "InvocationID")) == before
+
+
+def test_a_user_no_longer_allowed_loses_the_hub_at_the_next_check_of_their_tokens(context, host, hub_url):
+    """oauthenticator checks who may use the hub at sign-in only; the role's class at every refresh too."""
+    page, _ready = lab(context, "msmith")
+    try:
+        # The course ends for chemistry: the site takes the group out of hub_allowed_groups.
+        result = run_site("--tags", "hub_configure", "-e", json.dumps({"hub_allowed_groups": ["physics"]}))
+        assert result.returncode == 0, result.stdout[-3000:]
+
+        def signed_out():
+            page.goto(f"{PUBLIC}/hub/home")  # the first page after the hub's restart checks the tokens
+            return "/hub/login" in page.url
+
+        wait_until(signed_out, timeout=120, interval=3, what="msmith sent back to the login page")
+        page.get_by_text(SIGN_IN).click()  # the provider still knows her: straight back to the hub
+        expect(page.locator("body")).to_contain_text("not currently authorized to use this hub")
+    finally:
+        result = run_site("--tags", "hub_configure")
+        assert result.returncode == 0, result.stdout[-3000:]
+    assert "jupyter-msmith" in host.check_output("getent passwd jupyter-msmith")  # her account and files stay
 
 
 def test_time_from_sign_in_to_jupyterlab_for_a_returning_user(browser, hub_url):
