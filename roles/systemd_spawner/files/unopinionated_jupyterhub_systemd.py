@@ -188,12 +188,15 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         async with starts:
             return await self._start_and_wait(loop, deadline)
 
+    def hub_groups(self):
+        """The names of the user's hub groups (with hub_authenticator oidc, the provider's: untrusted)."""
+        return {group.name for group in getattr(self.user, "groups", [])}
+
     def apply_limits(self):
         """This user's limits (theirs, their groups', the site's) onto this start's unit."""
         site = self.site_settings
-        limits = limits_for(
-            self.user.name, [group.name for group in getattr(self.user, "groups", [])],
-            {key: site[key] for key in LIMIT_KEYS}, self.user_limits, self.group_limits)
+        limits = limits_for(self.user.name, self.hub_groups(), {key: site[key] for key in LIMIT_KEYS},
+                            self.user_limits, self.group_limits)
         self.mem_limit = size_bytes(limits["mem_limit"]) or None
         self.cpu_limit = float(limits["cpu_limit"] or 0) or None
         properties = dict(site["properties"])
@@ -264,7 +267,7 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
 
     async def sync_group_members(self, name):
         """Accounts the hub made are in a group folder's Unix group exactly while in its hub group."""
-        hub_groups = {group.name for group in getattr(self.user, "groups", [])}
+        hub_groups = self.hub_groups()
         for folder in self.group_dirs:
             try:
                 members = grp.getgrnam(folder["unix_group"]).gr_mem
