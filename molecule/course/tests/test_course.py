@@ -11,13 +11,14 @@ import re
 import statistics
 import subprocess
 import time
-from pathlib import Path
+from contextlib import closing
 
 import pytest
 import yaml
 from playwright.sync_api import expect
 from ujh_testlib import (
-    REPO, STATE, container_ip, debian_chromium, https_session, run_site, scenario_group_vars, wait_until,
+    REPO, STATE, browser_context, container_ip, debian_chromium, https_session, run_site, scenario_group_vars,
+    wait_until,
 )
 
 HUB_VARS = scenario_group_vars("course")
@@ -28,7 +29,6 @@ TOKEN = re.search(r'"api_token": "([^"]+)"', HUB_VARS["hub_config_fragments"]["9
 PUBLIC = "https://ujh-course"  # hub_public_url: the provider sends the browser back there
 IDP = IDP_VARS["idp_portal_url"].rstrip("/")
 LAB_READY = ".jp-LauncherCard"
-TIMEOUT_MS = 180_000
 SIGN_IN = f"Sign in with {HUB_VARS['hub_oidc_login_service']}"
 
 
@@ -80,10 +80,8 @@ def browser():
 
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context
-    context.close()
+    with closing(browser_context(browser)) as context:
+        yield context
 
 
 def sign_in(context, user, password=None):
@@ -142,10 +140,8 @@ def test_a_member_gets_an_account_a_private_home_and_their_groups_limits(context
 
 def test_group_members_share_a_writable_folder_that_no_one_else_can_read(browser, host, hub_url):
     for user in ("rtyler", "msmith"):
-        context = browser.new_context(ignore_https_errors=True)
-        context.set_default_timeout(TIMEOUT_MS)
-        lab(context, user)
-        context.close()
+        with closing(browser_context(browser)) as context:
+            lab(context, user)
     assert unit_properties(host, "msmith", "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax") == {
         "MemoryMax": str(512 << 20), "CPUQuotaPerSecUSec": "1s", "TasksMax": "512"}
     # rtyler is a teacher at the provider: an admin of the hub (hub_admin_groups).
@@ -170,18 +166,14 @@ def test_group_members_share_a_writable_folder_that_no_one_else_can_read(browser
 
 def test_users_the_provider_refuses_or_the_hub_does_not_allow_get_no_account(browser, host, hub_url):
     # davros: the provider refuses him this hub (its rule for the client).
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page, _ = sign_in(context, "davros")
-    expect(page.locator("body")).to_contain_text(re.compile("not authorized|forbidden|refused", re.I))
-    assert page.url.startswith(IDP)
-    context.close()
+    with closing(browser_context(browser)) as context:
+        page, _ = sign_in(context, "davros")
+        expect(page.locator("body")).to_contain_text(re.compile("not authorized|forbidden|refused", re.I))
+        assert page.url.startswith(IDP)
     # dnoble: the provider lets her through, in none of hub_allowed_groups.
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
-    page, _ = sign_in(context, "dnoble")
-    expect(page.locator("body")).to_contain_text("not currently authorized to use this hub")
-    context.close()
+    with closing(browser_context(browser)) as context:
+        page, _ = sign_in(context, "dnoble")
+        expect(page.locator("body")).to_contain_text("not currently authorized to use this hub")
     for name in ("davros", "dnoble"):
         assert hub_api(hub_url, "GET", f"/users/{name}").status_code == 404
         assert not host.user(f"jupyter-{name}").exists
@@ -246,10 +238,8 @@ def test_time_from_sign_in_to_jupyterlab_for_a_returning_user(browser, hub_url):
     times = []
     for _ in range(3):
         stop(hub_url, "msmith")
-        context = browser.new_context(ignore_https_errors=True)
-        context.set_default_timeout(TIMEOUT_MS)
-        times.append(lab(context, "msmith")[1])
-        context.close()
+        with closing(browser_context(browser)) as context:
+            times.append(lab(context, "msmith")[1])
     print(f"\n[course] returning user: provider's form sent -> JupyterLab ready (browser): median of 3 "
           f"{statistics.median(times):.1f} s {[round(t, 1) for t in times]}")
 

@@ -5,7 +5,7 @@ import re
 import shlex
 import time
 
-from ujh_testlib import BASE, api, https_session, scenario_group_vars, start_server, wait_until
+from ujh_testlib import BASE, api, browser_context, https_session, scenario_group_vars, start_server, wait_until
 
 GROUP_VARS = scenario_group_vars("ephemeral")
 PASSWORD = GROUP_VARS["systemd_spawner_shared_password"]
@@ -103,8 +103,7 @@ def seconds_to_jupyterlab(browser, hub_url, timeout_ms=180_000):
     Returns (seconds, user name, seconds until the browser was at the user's JupyterLab page,
     i.e. before JupyterLab loaded in it); browser is a Playwright browser (Debian's chromium).
     """
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(timeout_ms)
+    context = browser_context(browser, timeout_ms)
     try:
         page = context.new_page()
         page.goto(f"{hub_url}/hub/login")

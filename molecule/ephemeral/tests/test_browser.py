@@ -9,9 +9,7 @@ from ephemeral import (
     DYNAMIC_UIDS, LAB_READY, PASSWORD, hub_users, seconds_to_jupyterlab, stop_server, unit, user_of,
 )
 from playwright.sync_api import expect
-from ujh_testlib import debian_chromium, unit_pid, wait_until
-
-TIMEOUT_MS = 180_000
+from ujh_testlib import BROWSER_TIMEOUT_MS, browser_context, debian_chromium, unit_pid, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +20,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
+    context = browser_context(browser)
     yield context.new_page()
     context.close()
 
@@ -75,7 +72,7 @@ def test_nbgitpuller_link_clones_the_course_into_the_session(page, host, hub_url
 
 
 def test_time_from_password_to_jupyterlab(browser, host, hub_url):
-    times, names, _ = zip(*(seconds_to_jupyterlab(browser, hub_url, TIMEOUT_MS) for _ in range(5)))
+    times, names, _ = zip(*(seconds_to_jupyterlab(browser, hub_url, BROWSER_TIMEOUT_MS) for _ in range(5)))
     print(f"\n[ephemeral] password submit -> JupyterLab ready (browser): median of 5 "
           f"{statistics.median(times):.1f} s {[round(t, 1) for t in times]}")
     for name in names:

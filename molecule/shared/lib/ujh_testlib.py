@@ -380,6 +380,17 @@ def lock_entries(text):
             for name, (version, hashes) in VENV_CHECK.pins(text).items()}
 
 
+# Playwright's wait for a browser step: generous (a spawn on a loaded CI machine), never a sleep.
+BROWSER_TIMEOUT_MS = 180_000
+
+
+def browser_context(browser, timeout_ms=BROWSER_TIMEOUT_MS):
+    """A fresh browser profile (cookies of its own) that accepts the test hosts' self-signed certificates."""
+    context = browser.new_context(ignore_https_errors=True)
+    context.set_default_timeout(timeout_ms)
+    return context
+
+
 @contextlib.contextmanager
 def debian_chromium(*args):
     """Debian's chromium, driven by Playwright (whose own browser download cannot work here).

@@ -9,9 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 from test_slurm import PASSWORD, USER, alice, hub_log_since, journal_cursor, jobs, spawn, stop  # noqa: F401
-from ujh_testlib import api, debian_chromium, login, run_in_kernel, wait_until
-
-TIMEOUT_MS = 180_000
+from ujh_testlib import api, browser_context, debian_chromium, login, run_in_kernel, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +21,7 @@ def browser():
 @pytest.fixture
 def page(browser, hub_url):
     """A browser logged in as alice."""
-    context = browser.new_context(ignore_https_errors=True)
-    context.set_default_timeout(TIMEOUT_MS)
+    context = browser_context(browser)
     page = context.new_page()
     page.goto(f"{hub_url}/hub/login")
     page.fill("#username_input", USER)
