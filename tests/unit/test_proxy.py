@@ -104,8 +104,122 @@ def test_the_route_file_is_written_group_readable_and_replaces_the_legacy_toml(t
     handler.atomic_dump(legacy)
     assert (tmp_path / "rules.yaml").stat().st_mode & 0o777 == 0o640
     assert not (tmp_path / "rules.toml").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["rules.yaml"]  # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "rules.yaml"]
+    assert not os.listdir(tmp_path / ".staging")  # no temp file left
+    assert (tmp_path / ".staging").stat().st_mode & 0o7777 == 0o2770
     assert handler.load() == legacy
+
+
+def store(routes, extra_http=None):
+    """A dynamic config as the hub's proxy class keeps it: {name: target} routes, and the API's router."""
+    config = {"http": {"routers": {"route_api": {"rule": "PathPrefix(`/api`)", "service": "api@internal"}},
+                       "services": {}, "middlewares": {"hub-origin": {"headers": {}}}, **(extra_http or {})},
+              "jupyterhub": {"routes": {}}}
+    for name, target in routes.items():
+        spec = routespec(name)
+        alias = "router_" + url_escape_path(spec).replace("/", "_")
+        config["http"]["routers"][alias] = {"rule": route_rule(spec), "service": "service_" + alias}
+        config["http"]["services"]["service_" + alias] = {"loadBalancer": {"servers": [{"url": target}]}}
+        config["jupyterhub"]["routes"][alias] = {"routespec": spec, "target": target, "data": {"user": name},
+                                                 "router": alias, "service": "service_" + alias}
+    return config
+
+
+def files(directory):
+    return {str(p.relative_to(directory)): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in directory.rglob("*") if p.is_file()}
+
+
+def test_routes_are_sharded_and_traefik_reads_no_record_of_the_hubs(tmp_path):
+    config = store({f"u{i}": f"http://127.0.0.1:{9000 + i}" for i in range(200)} | {n: "http://h" for n in HOSTILE_NAMES})
+    handler = GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=8)
+    handler.atomic_dump(config)
+    shards = sorted(p.name for p in tmp_path.glob("rules-*.yaml"))
+    assert shards == [f"rules-{i:02d}.yaml" for i in range(8)]
+    assert sorted(p.name for p in (tmp_path / ".records").iterdir()) == [s[:-5] + ".json" for s in shards]
+    for shard in shards:  # traefik's files: routers and services only, each shard a fair share
+        part = yaml.safe_load((tmp_path / shard).read_text())
+        assert set(part) == {"http"} and set(part["http"]) == {"routers", "services"}
+        assert 10 < len(part["http"]["routers"]) < 50
+    common = json.loads((tmp_path / "rules.yaml").read_text())
+    assert set(common["http"]["routers"]) == {"route_api"} and "jupyterhub" not in common
+    assert not list((tmp_path / ".staging").iterdir())
+    assert GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=8).load() == config
+
+
+def test_a_route_change_rewrites_only_its_shard(tmp_path):
+    config = store({f"u{i}": "http://127.0.0.1:9000" for i in range(100)})
+    handler = GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=8)
+    handler.atomic_dump(config)
+    before = files(tmp_path)
+    new = store({"newcomer": "http://127.0.0.1:9999"})
+    key = next(iter(new["jupyterhub"]["routes"]))
+    for kind in ("routers", "services"):
+        config["http"][kind].update(new["http"][kind])
+    config["jupyterhub"]["routes"][key] = new["jupyterhub"]["routes"][key]
+    handler.atomic_dump(config, {key})
+    after = files(tmp_path)
+    changed = sorted(name for name in after if after[name] != before.get(name))
+    shard = handler.shard_name(key)
+    assert changed == [f".records/{shard}.json", f"{shard}.yaml"]
+    assert GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=8).load() == config
+    # Nothing changed: nothing written, even for a full write.
+    handler.atomic_dump(config)
+    assert files(tmp_path) == after
+
+
+def test_a_shard_whose_last_route_goes_is_removed(tmp_path):
+    config = store({"alone": "http://127.0.0.1:9000"})
+    handler = GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=8)
+    handler.atomic_dump(config)
+    key = next(iter(config["jupyterhub"]["routes"]))
+    shard = handler.shard_name(key)
+    assert (tmp_path / f"{shard}.yaml").exists()
+    alias = config["jupyterhub"]["routes"].pop(key)
+    del config["http"]["routers"][alias["router"]], config["http"]["services"][alias["service"]]
+    handler.atomic_dump(config, {key})
+    assert not (tmp_path / f"{shard}.yaml").exists() and not (tmp_path / ".records" / f"{shard}.json").exists()
+    loaded = GroupReadableRoutes(str(tmp_path / "rules.yaml")).load()  # empty sections are never written
+    assert loaded["http"] == {k: v for k, v in config["http"].items() if v} and "jupyterhub" not in loaded
+
+
+def test_a_route_half_written_or_in_a_corrupt_shard_is_dropped_so_the_hub_adds_it_again(tmp_path):
+    config = store({f"u{i}": "http://127.0.0.1:9000" for i in range(40)})
+    handler = GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=4)
+    handler.atomic_dump(config)
+    keys = sorted(config["jupyterhub"]["routes"])
+    # A hub stopped between a route's record and its router: the record alone.
+    recorded_only = keys[0]
+    shard = handler.shard_name(recorded_only)
+    part = json.loads((tmp_path / f"{shard}.yaml").read_text())
+    route = config["jupyterhub"]["routes"][recorded_only]
+    del part["http"]["routers"][route["router"]]
+    (tmp_path / f"{shard}.yaml").write_text(json.dumps(part))
+    # A corrupt record file: its shard's routers and services are served by nobody's record.
+    corrupt = next(name for name in (handler.shard_name(k) for k in keys) if name != shard)
+    (tmp_path / ".records" / f"{corrupt}.json").write_text("{{ .Env.HOME }}")
+    loaded = GroupReadableRoutes(str(tmp_path / "rules.yaml"), shards=4).load()
+    kept = {k for k in keys if k != recorded_only and handler.shard_name(k) != corrupt}
+    assert set(loaded["jupyterhub"]["routes"]) == kept
+    assert set(loaded["http"]["routers"]) == {"route_api"} | {config["jupyterhub"]["routes"][k]["router"] for k in kept}
+    assert set(loaded["http"]["services"]) == {config["jupyterhub"]["routes"][k]["service"] for k in kept}
+    assert (tmp_path / ".records" / f"{corrupt}.json.corrupt").exists()
+
+
+def test_a_planted_link_in_the_store_is_replaced_never_followed(tmp_path):
+    target = tmp_path / "outside"
+    target.write_text("kept")
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    config = store({"u": "http://127.0.0.1:9000"})
+    handler = GroupReadableRoutes(str(routes / "rules.yaml"), shards=1)
+    (routes / "rules-00.yaml").symlink_to(target)
+    (routes / ".records").mkdir()
+    (routes / ".records" / "rules-00.json").symlink_to(target)
+    handler.atomic_dump(config)
+    assert target.read_text() == "kept"
+    assert not (routes / "rules-00.yaml").is_symlink() and not (routes / ".records" / "rules-00.json").is_symlink()
+    assert GroupReadableRoutes(str(routes / "rules.yaml"), shards=1).load() == config
 
 
 class Backend(ThreadingHTTPServer):
@@ -282,8 +396,8 @@ def test_with_internal_ssl_traefik_reaches_servers_over_tls_with_jupyterhubs_cer
     # A server whose certificate no JupyterHub CA signed is not believed; plain http stays plain.
     assert reached(traefik, "/user/mallory/lab") == 500
     assert reached(traefik, "/user/plain/lab") == "plain"
-    routes = json.loads((traefik.routes / "rules.yaml").read_text())
-    transports = routes["http"]["serversTransports"]
+    routes = GroupReadableRoutes(str(traefik.routes / "rules.yaml")).load()
+    transports = json.loads((traefik.routes / "rules.yaml").read_text())["http"]["serversTransports"]
     assert list(transports) == [proxy_module.INTERNAL_TRANSPORT]
     # traefik (the directory's group) reads copies; JupyterHub's own files stay where they were.
     for path in [*transports[proxy_module.INTERNAL_TRANSPORT]["rootCAs"],
@@ -299,7 +413,40 @@ def test_with_internal_ssl_traefik_reaches_servers_over_tls_with_jupyterhubs_cer
         await again._start_future
 
     asyncio.run(restart_plain())
-    routes = json.loads((traefik.routes / "rules.yaml").read_text())
+    routes = GroupReadableRoutes(str(traefik.routes / "rules.yaml")).load()
     assert "serversTransports" not in routes["http"]
     assert all("serversTransport" not in s["loadBalancer"] for s in routes["http"]["services"].values())
     del proxy
+
+
+def test_concurrent_route_changes_all_reach_the_files_and_a_deleted_shard_is_written_again(traefik):
+    # Adds and deletes at once wait on the proxy's lock, each with its own routes to write
+    # (a task-local marker): the files on disk must be the hub's routes, whatever the interleaving.
+    backend = Backend("server")
+    names = [f"c{i}" for i in range(30)]
+
+    async def churn():
+        proxy = hub_proxy(traefik)
+        await proxy._start_future
+        await asyncio.gather(*(proxy.add_route(routespec(n), backend.url, {"user": n}) for n in names))
+        await asyncio.gather(*(proxy.delete_route(routespec(n)) for n in names[::2]),
+                             *(proxy.add_route(routespec(n + "x"), backend.url, {"user": n + "x"}) for n in names[:10]))
+        on_disk = GroupReadableRoutes(str(traefik.routes / "rules.yaml")).load()
+        for section in ("routers", "services"):
+            assert on_disk["http"][section] == proxy.dynamic_config["http"][section]
+        assert on_disk["jupyterhub"]["routes"] == proxy.dynamic_config["jupyterhub"]["routes"]
+        assert len(on_disk["jupyterhub"]["routes"]) == 25
+        # A shard deleted behind the hub's back is written again by the hub's check.
+        shard = sorted(traefik.routes.glob("rules-*.yaml"))[0]
+        shard.unlink()
+        assert not proxy.dynamic_config_handler.intact()
+        await proxy._repair_route_file()
+        assert shard.exists() and proxy.dynamic_config_handler.intact()
+        assert GroupReadableRoutes(str(traefik.routes / "rules.yaml")).load()["jupyterhub"]["routes"] == \
+            proxy.dynamic_config["jupyterhub"]["routes"]
+
+    asyncio.run(churn())
+    wait_until(lambda: all(reached(traefik, routespec(n) + "lab") == "server" for n in names[1::2]),
+               what="every kept route to be served")
+    assert reached(traefik, routespec(names[0]) + "lab") == 404
+    assert reached(traefik, routespec(names[0] + "x") + "lab") == "server"

@@ -90,13 +90,20 @@ def test_secrets_are_private_and_unchanged_by_later_converges(host):
 
 
 def test_routes_written_by_the_hub_are_readable_by_traefik_only(host):
-    routes = host.file(f"{BASE}/proxy/routes/rules.yaml")
-    assert routes.user == "jupyterhub"
-    assert routes.group == "jupyterhub-routes"
-    assert routes.mode == 0o640
-    assert host.run(f"sudo -u www-data -g www-data cat {BASE}/proxy/routes/rules.yaml").rc != 0, \
-        "www-data alone must not read routes; traefik reads them through its supplementary group"
-    assert host.run(f"sudo -u nobody cat {BASE}/proxy/routes/rules.yaml").rc != 0
+    store = f"{BASE}/proxy/routes"
+    # rules.yaml, the shards (the hub's own route is in one) and the hub's records of them.
+    written = host.check_output(f"find {store}/rules*.yaml {store}/.records -type f").split()
+    assert f"{store}/rules.yaml" in written and len(written) >= 3, written
+    for path in written:
+        routes = host.file(path)
+        assert (routes.user, routes.group, routes.mode) == ("jupyterhub", "jupyterhub-routes", 0o640), path
+        assert host.run(f"sudo -u www-data -g www-data cat {path}").rc != 0, \
+            "www-data alone must not read routes; traefik reads them through its supplementary group"
+        assert host.run(f"sudo -u nobody cat {path}").rc != 0
+    for directory in (f"{store}/.records", f"{store}/.staging"):
+        found = host.file(directory)
+        assert (found.user, found.group, found.mode) == ("jupyterhub", "jupyterhub-routes", 0o2770), directory
+    assert host.check_output(f"ls -A {store}/.staging") == "", "a temp file left behind"
 
 
 def test_traefik_reads_its_own_files_and_the_routes_and_nothing_of_the_hub(host):
@@ -200,7 +207,7 @@ def test_hostile_user_names_reach_only_their_own_servers_also_after_a_traefik_re
     host.check_output("systemctl restart jupyterhub-proxy.service")
     wait_until(every_url_reaches_its_own_target, timeout=60, what="every route after traefik's restart")
     assert "error" not in host.check_output(
-        "journalctl -u jupyterhub-proxy.service --since '-2min' -o cat | grep -i 'rules.yaml' || true").lower()
+        "journalctl -u jupyterhub-proxy.service --since '-2min' -o cat | grep -i 'rules' || true").lower()
     for name, session in sessions.items():
         api(session, hub_url, "DELETE", f"/users/{quote(name, safe='@~')}/server")
 

@@ -28,7 +28,7 @@ def managed_files_fingerprint(host):
     paths = f"{BASE} /etc/systemd/system/jupyterhub.service /etc/systemd/system/jupyterhub-proxy.service"
     return host.check_output(
         f"find {paths} -path '*/env' -prune -o -type f "
-        "! -name 'jupyterhub.sqlite*' ! -name rules.yaml ! -name jupyterhub.pid "
+        "! -name 'jupyterhub.sqlite*' ! -name 'rules*.yaml' ! -name 'rules-*.json' ! -name jupyterhub.pid "
         "-printf '%p %m %u %T@ ' -exec sha256sum {} \\; | sort | sha256sum"
     )
 

@@ -52,7 +52,7 @@ def host_fingerprint(host):
     /etc/systemd (the hub's env left out: large, and only pip writes it)."""
     return host.check_output(
         f"find {BASE} /etc/systemd /etc/sudoers.d /etc/tmpfiles.d -path '{BASE}/env' -prune -o -type f "
-        "! -name 'jupyterhub.sqlite*' ! -name rules.yaml ! -name jupyterhub.pid "
+        "! -name 'jupyterhub.sqlite*' ! -name 'rules*.yaml' ! -name 'rules-*.json' ! -name jupyterhub.pid "
         "-printf '%p %m %u %T@ ' -exec sha256sum {} \\; | sort | sha256sum"
     )
 

@@ -126,9 +126,13 @@ def test_a_hub_started_on_a_corrupt_route_file_rebuilds_it(host, hub_url, bob):
 
 def test_a_hub_started_on_an_earlier_releases_toml_route_file_moves_it_to_json(host, hub_url, bob):
     # Earlier releases kept the routes in rules.toml; traefik must not keep both files.
-    to_toml = "import json, sys, toml; toml.dump(json.load(open(sys.argv[1])), open(sys.argv[2], 'w'))"
+    # Every route in one file, as they wrote it (today's store, read by the hub's own reader).
+    to_toml = ("import sys, toml; sys.path.insert(0, sys.argv[3]); import unopinionated_jupyterhub_proxy as p; "
+               "toml.dump(p.GroupReadableRoutes(sys.argv[1]).load(), open(sys.argv[2], 'w'))")
     host.check_output("systemctl stop jupyterhub.service")
-    host.check_output(f'{BASE}/env/bin/python -c "{to_toml}" {ROUTES} {LEGACY_ROUTES} && rm {ROUTES}')
+    routes_dir = os.path.dirname(ROUTES)
+    host.check_output(f'{BASE}/env/bin/python -c "{to_toml}" {ROUTES} {LEGACY_ROUTES} {BASE} && '
+                      f"rm -r {ROUTES} {routes_dir}/rules-*.yaml {routes_dir}/.records")
     host.check_output("systemctl start jupyterhub.service")
     recovered("hub start on an earlier release's rules.toml -> rules.yaml, the user's server through traefik",
               lambda: host.file(ROUTES).exists and not host.file(LEGACY_ROUTES).exists

@@ -259,8 +259,11 @@ def test_nothing_secret_crosses_the_cluster_network_in_clear(host, compute, hub_
         session = use_api_token(login(hub_url, USER, PASSWORD[USER]), hub_url, USER)
         spawn(session, hub_url, {"profile": "small"})
         (job,) = jobs(host)
-        routes = json.loads(host.check_output(f"cat {BASE}/proxy/routes/rules.yaml"))
-        target = next(r["target"] for r in routes["jupyterhub"]["routes"].values() if r["data"].get("user") == USER)
+        routes = {}  # the hub's record of its routes, one file per shard
+        for record in host.check_output(f"ls {BASE}/proxy/routes/.records").split():
+            routes.update(json.loads(host.file(f"{BASE}/proxy/routes/.records/{record}").content_string)
+                          ["jupyterhub"]["routes"])
+        target = next(r["target"] for r in routes.values() if r["data"].get("user") == USER)
         assert target.startswith("https://ujh-slurm-compute:"), target
         marker = f"ujh-kernel-marker-{time.time_ns()}"
         token = session.headers["Authorization"].split(" ", 1)[1]

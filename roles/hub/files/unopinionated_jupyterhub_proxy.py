@@ -28,6 +28,7 @@ can read and every https route's service uses them.
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import hmac
 import json
@@ -167,35 +168,98 @@ def client_address(request, proxy):
 
 
 class GroupReadableRoutes:
-    """The route file: JSON (which traefik reads as YAML), atomic, 0640, never fatal.
+    """The route store's files: JSON (which traefik reads as YAML), atomic, 0640, never fatal.
 
     JSON because it is written at every route change: for 1,000 routes Python's
     json writes it in 8 ms, the toml package upstream uses in 100 ms, during which
-    the hub answers nothing. The temp file is made group-readable before the rename
-    (upstream creates it 0600, which traefik, another user, cannot read); the route
-    directory is setgid to the group traefik is a member of, so only the hub writes
-    and only traefik reads. A route file that does not parse is moved aside
-    (rules.yaml.corrupt; a link is moved, not what it points to) and read as empty, as is
-    one the hub cannot read: the hub then adds every route again
-    instead of crash-looping. The TOML route file of earlier releases (rules.toml)
-    is read when there is no rules.yaml yet, and removed once rules.yaml is written.
+    the hub answers nothing.
+
+    traefik reads every file of the store again at each change it sees, then builds
+    every router (a profile of traefik 3.7 adding routes to 5,000: docs/benchmarks.md).
+    So that a change costs it as little as it can:
+
+    - each route's router and service are in one of ``shards`` files ``rules-NN.yaml``,
+      chosen by a hash of the route's key: traefik's YAML decoder compares each key
+      of a mapping with every other one, 36% of its CPU with one file of 5,000 routes;
+    - the hub's record of each route (upstream keeps it in the route file, where traefik
+      parsed it for nothing: 45% of the bytes) is in ``.records/rules-NN.json``;
+    - the rest (middlewares, transports, the API's router) is in ``rules.yaml``;
+    - a write replaces only the files whose text changed, so one route's change is one
+      file: its record first, then its routes;
+    - temp files are made in ``.staging/``, on the same file system, where traefik does
+      not watch: it sees one event, the rename. A temp file beside the routes made it read
+      every file three more times (create, chmod, write).
+
+    A record without its router and service, or a router and service of a shard without
+    a record (a hub stopped between the two writes), are dropped when the store is read,
+    and the hub adds those routes again. Temp files are made group-readable before the
+    rename (upstream creates them 0600, which traefik, another user, cannot read); the
+    route directory is setgid to the group traefik is a member of, so only the hub writes
+    and only traefik reads. A file that does not parse is moved aside (NAME.corrupt; a
+    link is moved, not what it points to) and read as empty, as is one the hub cannot
+    read: the hub then adds its routes again instead of crash-looping. The route file of
+    earlier releases (every route in rules.yaml, or rules.toml before that) is read as
+    well, and rules.toml is removed once the store is written.
     """
 
-    written = None  # (mtime_ns, size) of the last file this process wrote
+    shards = 16
 
-    def __init__(self, file_path):
+    def __init__(self, file_path, shards=None):
         self.file_path = file_path
-        self.legacy_path = os.path.join(os.path.dirname(file_path), "rules.toml")
+        self.directory = os.path.dirname(os.path.abspath(file_path))
+        self.legacy_path = os.path.join(self.directory, "rules.toml")
+        self.staging = os.path.join(self.directory, ".staging")
+        self.records = os.path.join(self.directory, ".records")
+        if shards is not None:
+            self.shards = shards
+        self._base = os.path.splitext(os.path.basename(file_path))[0]
+        self._written = {}  # path -> (text, (mtime_ns, size)) of the files this process wrote
+        self._shard_of = {}  # route key -> its shard's name
+
+    def shard_name(self, key):
+        """The shard of the route ``key`` (the hub's key of a route): a hash, so no name reaches a file name."""
+        name = self._shard_of.get(key)
+        if name is None:
+            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+            name = self._shard_of[key] = "%s-%02d" % (self._base, int.from_bytes(digest[:4], "big") % self.shards)
+        return name
+
+    def shard_paths(self, name):
+        """The shard's route file (traefik reads it) and the hub's record of its routes."""
+        return os.path.join(self.directory, name + ".yaml"), os.path.join(self.records, name + ".json")
+
+    def _shard_names(self):
+        found = set()
+        for directory, suffix in ((self.directory, ".yaml"), (self.records, ".json")):
+            pattern = re.compile(re.escape(self._base) + r"-[0-9]{2,}" + re.escape(suffix))
+            with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+                found.update(e.name[:-len(suffix)] for e in entries if pattern.fullmatch(e.name))
+        return sorted(found)
 
     def load(self):
-        path = self.file_path
-        if not os.path.exists(path) and os.path.exists(self.legacy_path):
-            path = self.legacy_path
+        names = self._shard_names()
+        if not names and not os.path.lexists(self.file_path) and os.path.exists(self.legacy_path):
+            return self._read(self.legacy_path)
+        merged = self._read(self.file_path) if os.path.lexists(self.file_path) else {}
+        from_shards = {"routers": set(), "services": set()}
+        for name in names:
+            for path in self.shard_paths(name):
+                if os.path.lexists(path):
+                    part = self._read(path)
+                    for kind, found in from_shards.items():
+                        found.update(part.get("http", {}).get(kind, {}))
+                    _merge(merged, part)
+        return _reconcile(merged, from_shards)
+
+    def _read(self, path):
         try:
             if path == self.legacy_path:
                 return TraefikConfigFileHandler(path).load()
             with open(path, encoding="utf-8") as f:
-                return json.load(f)
+                data = json.load(f)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return data
         # json.JSONDecodeError, toml.TomlDecodeError, UnicodeDecodeError; and a route file
         # the hub cannot read (a link to a file not its own, to a directory): moved aside too.
         except (ValueError, PermissionError, IsADirectoryError) as error:
@@ -206,22 +270,124 @@ class GroupReadableRoutes:
             os.replace(path, path + ".corrupt")
             return {}
 
-    def atomic_dump(self, data):
-        directory = os.path.dirname(os.path.abspath(self.file_path))
+    def split(self, data, names=None):
+        """``data`` as {path: part}, in the order they are written (empty parts are removed).
+
+        With ``names`` (a set of shard names), only those shards, and not rules.yaml.
+        """
+        http = data.get("http", {})
+        hub = data.get("jupyterhub", {})
+        shards = {} if names is None else {name: ({}, {}) for name in names}
+        placed = set()
+        for key, route in hub.get("routes", {}).items():
+            name = self.shard_name(key)
+            if names is not None and name not in names:
+                continue
+            routes, record = shards.setdefault(name, ({}, {}))
+            record.setdefault("jupyterhub", {}).setdefault("routes", {})[key] = route
+            for kind, alias in (("routers", route.get("router")), ("services", route.get("service"))):
+                if alias in http.get(kind, {}):
+                    routes.setdefault("http", {}).setdefault(kind, {})[alias] = http[kind][alias]
+                    placed.add((kind, alias))
+        parts = {}
+        for name, (routes, record) in sorted(shards.items()):
+            path, record_path = self.shard_paths(name)
+            parts[record_path] = record  # the record first: a route is never served unrecorded
+            parts[path] = routes
+        if names is not None:
+            return parts
+        common = parts[self.file_path] = {}
+        for top, value in data.items():
+            if top not in ("http", "jupyterhub"):
+                common[top] = value
+        for kind, entries in http.items():
+            rest = {alias: v for alias, v in entries.items() if (kind, alias) not in placed} \
+                if isinstance(entries, dict) else entries
+            if rest:  # traefik refuses an empty section, and every route of its file with it
+                common.setdefault("http", {})[kind] = rest
+        rest = {k: v for k, v in hub.items() if k != "routes"}
+        if rest:
+            common["jupyterhub"] = rest
+        return parts
+
+    def intact(self):
+        """Whether every file this process wrote is still there as it wrote it."""
+        return all(_status(path) == status for path, (_, status) in self._written.items())
+
+    def atomic_dump(self, data, keys=None):
+        """Write what changed of ``data``: everything, or only the shards of the route ``keys``."""
+        if keys is None:
+            parts = self.split(data)
+            for name in self._shard_names():
+                for path in self.shard_paths(name):
+                    parts.setdefault(path, {})
+        else:
+            parts = self.split(data, {self.shard_name(key) for key in keys})
+        for path, part in parts.items():
+            if not part and path != self.file_path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                self._written.pop(path, None)
+                continue
+            text = dumps_routes(part)
+            if self._written.get(path, (None, None)) == (text, _status(path)):
+                continue
+            self._replace(path, text)
+            self._written[path] = (text, _status(path))
+        if keys is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.legacy_path)
+
+    def _replace(self, path, text):
+        for directory in (self.staging, os.path.dirname(path)):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(directory)
+                os.chmod(directory, 0o2770)  # the routes group: a hub that runs as another user
         # No .yaml suffix: traefik must never load a half-written temp file.
-        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".rules-", suffix=".tmp")
+        fd, tmp_path = tempfile.mkstemp(dir=self.staging, prefix=".rules-", suffix=".tmp")
         try:
             os.fchmod(fd, 0o640)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(dumps_routes(data))
-            os.replace(tmp_path, self.file_path)
-            status = os.stat(self.file_path)
-            self.written = (status.st_mtime_ns, status.st_size)
+                f.write(text)
+            os.replace(tmp_path, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.legacy_path)
+
+
+def _reconcile(data, from_shards):
+    """Routes whose record, router or service is missing dropped (the hub adds them again)."""
+    http = data.get("http", {})
+    routes = data.get("jupyterhub", {}).get("routes", {})
+    kept = {"routers": set(), "services": set()}
+    for key, route in list(routes.items()):
+        if route.get("router") in http.get("routers", {}) and route.get("service") in http.get("services", {}):
+            kept["routers"].add(route["router"])
+            kept["services"].add(route["service"])
+        else:
+            del routes[key]
+    for kind, found in from_shards.items():
+        for alias in found - kept[kind]:
+            http[kind].pop(alias, None)
+    return data
+
+
+def _status(path):
+    try:
+        status = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return (status.st_mtime_ns, status.st_size)
+
+
+def _merge(into, data):
+    """``data``'s mappings merged into ``into`` (the route files never share a leaf)."""
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
 
 
 def write_group_readable(path, data):
@@ -253,6 +419,11 @@ def internal_transport(directory, key_file, cert_file, ca_file):
             "certificates": [{"certFile": copies["certfile"], "keyFile": copies["keyfile"]}]}
 
 
+# The keys of the routes a change of this task is for (_apply/_delete_dynamic_config):
+# per task, as concurrent changes wait on the proxy's mutex.
+_CHANGING = contextvars.ContextVar("unopinionated_jupyterhub_route_keys", default=None)
+
+
 class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     """traefik's file provider, with routes that traefik's user can read, for any user name.
 
@@ -271,7 +442,8 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     """
 
     route_file_check_seconds = 5
-    _route_write = None  # the pending write of the route file (a future)
+    _route_write = None  # the pending write of the route files (a future)
+    _write_keys = None  # the routes' keys the pending write is for; None: everything
 
     @default("traefik_api_hashed_password")
     def _cheap_hash(self):
@@ -334,26 +506,43 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         await super()._setup_traefik_dynamic_config()
 
     def _persist_dynamic_config(self):
+        # Within a route change, only its routes' shards are written; from anywhere
+        # else (the start, a repair), everything.
         if self._route_write is None or self._route_write.done():
             loop = asyncio.get_running_loop()
             self._route_write = loop.create_future()
+            self._write_keys = set()
             loop.call_soon(self._write_routes, self._route_write)
+        changing = _CHANGING.get()
+        if changing is None or self._write_keys is None:
+            self._write_keys = None
+        else:
+            self._write_keys.update(changing)
         return self._route_write
 
     def _write_routes(self, written):
+        keys, self._write_keys = self._write_keys, set()
         try:
-            super()._persist_dynamic_config()
+            self.dynamic_config_handler.atomic_dump(self.dynamic_config, keys)
         except Exception as error:
             written.set_exception(error)
         else:
             written.set_result(None)
 
-    async def _apply_dynamic_config(self, *args, **kwargs):
-        await super()._apply_dynamic_config(*args, **kwargs)
+    async def _apply_dynamic_config(self, traefik_config, jupyterhub_config=None):
+        token = _CHANGING.set(set(jupyterhub_config.get("routes", {})) if jupyterhub_config else None)
+        try:
+            await super()._apply_dynamic_config(traefik_config, jupyterhub_config)
+        finally:
+            _CHANGING.reset(token)
         await asyncio.shield(self._route_write)
 
-    async def _delete_dynamic_config(self, *args, **kwargs):
-        await super()._delete_dynamic_config(*args, **kwargs)
+    async def _delete_dynamic_config(self, traefik_keys, jupyterhub_keys):
+        token = _CHANGING.set({path[-1] for path in jupyterhub_keys})
+        try:
+            await super()._delete_dynamic_config(traefik_keys, jupyterhub_keys)
+        finally:
+            _CHANGING.reset(token)
         await asyncio.shield(self._route_write)
 
     async def _wait_for_route(self, routespec):
@@ -362,7 +551,7 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
                     and await self._check_for_traefik_service(routespec, "router"))
 
         await exponential_backoff(registered, f"Traefik route for {routespec}: not ready",
-                                  start_wait=0.01, scale_factor=1.5, max_wait=1,
+                                  start_wait=0.01, scale_factor=1.5, max_wait=0.05,
                                   timeout=self.check_route_timeout)
 
     @default("dynamic_config_handler")
@@ -383,16 +572,11 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         return result
 
     async def _repair_route_file(self):
-        try:
-            status = os.stat(self.dynamic_config_file)
-            current = (status.st_mtime_ns, status.st_size)
-        except FileNotFoundError:
-            current = None
-        if current == self.dynamic_config_handler.written or not self.dynamic_config["jupyterhub"]["routes"]:
+        if self.dynamic_config_handler.intact() or not self.dynamic_config["jupyterhub"]["routes"]:
             return
         self.log.warning(
-            "%s was %s behind the hub's back: writing every route again",
-            self.dynamic_config_file, "deleted" if current is None else "changed",
+            "a route file in %s was deleted or changed behind the hub's back: writing it again",
+            os.path.dirname(os.path.abspath(self.dynamic_config_file)),
         )
         async with self.mutex:
             written = self._persist_dynamic_config()
