@@ -33,7 +33,8 @@ from ephemeral import seconds_to_jupyterlab, service, stop_server, unit, visit  
 from ujh_testlib import BASE, STATE, api, container_ip, https_session, wait_until  # noqa: E402
 
 CONTAINER = "ujh-ephemeral"
-OUT = REPO / ".cache" / "bench"
+CACHE = Path(os.environ.get("UJH_CACHE") or REPO / ".cache")  # as testbed/env.sh sets it
+OUT = CACHE / "bench"
 HUB_ENV = f"{BASE}/env/bin/python"
 GROUP = "jupyterhub"  # traefik reads the route store through this group
 
@@ -544,10 +545,19 @@ def past_visitors(host, hub_url, count):
 SPAWN_FIGURE = re.compile(r"spawn POST->ready: median ([\d.]+)s, all \[([^\]]*)\]")
 
 
+def traefik_profile(sizes, seconds):
+    """bench/traefik_profile.py on the controller (traefik's CPU profile during adds; needs Debian's golang-go)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "traefik_profile.py"), "--sizes", sizes,
+                          "--seconds", str(seconds)], capture_output=True, text=True, timeout=3600, check=False)
+    if out.returncode != 0:
+        raise SystemExit("bench/traefik_profile.py failed: " + out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def slurm_from_test_log():
     """The slurm scenario's own spawn and floor figures, from the last ./testbed/test slurm log
     (internal TLS on), and the spawns of bench/run's run with it off (slurm-plain.log), if any."""
-    log = REPO / ".cache" / "logs" / "slurm@bookworm.log"
+    log = CACHE / "logs" / "slurm@bookworm.log"
     if not log.exists():
         return None
     text = log.read_text(errors="replace")
@@ -555,7 +565,7 @@ def slurm_from_test_log():
     floor = re.search(r"floor: sbatch->RUNNING median ([\d.]+)s .*?bare jupyter-server start median ([\d.]+)s", text)
     if not (spawn and floor):
         return None
-    plain_log = REPO / ".cache" / "bench" / "slurm-plain.log"
+    plain_log = CACHE / "bench" / "slurm-plain.log"
     plain = SPAWN_FIGURE.search(plain_log.read_text(errors="replace")) if plain_log.exists() else None
     form = re.search(r"form with (\d+) accounts: GET /hub/spawn median (\d+) ms \(max (\d+) ms.*?sacctmgr show "
                      r"associations median (\d+) ms", text)
@@ -572,7 +582,7 @@ def slurm_from_test_log():
 
 def course_from_test_log():
     """The course scenario's own figure: a returning user, from the provider's sign-in form to JupyterLab."""
-    log = REPO / ".cache" / "logs" / "course@bookworm.log"
+    log = CACHE / "logs" / "course@bookworm.log"
     if not log.exists():
         return None
     text = log.read_text(errors="replace")
@@ -584,7 +594,8 @@ def course_from_test_log():
             "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
 
 
-SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "crowd", "restarts", "past_visitors")
+SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "crowd", "restarts", "past_visitors",
+            "traefik_profile")
 
 
 def main():
@@ -612,6 +623,7 @@ def main():
         "crowd": lambda: crowd(host, hub_url, 10 if quick else 50),
         "restarts": lambda: restarts(host, hub_url, 2 if quick else 5),
         "past_visitors": lambda: past_visitors(host, hub_url, 1000 if quick else 10_000),
+        "traefik_profile": lambda: traefik_profile("1000" if quick else "1000,5000", 10 if quick else 20),
     }
     for name in SECTIONS:
         if name not in only:

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -215,6 +216,7 @@ class GroupReadableRoutes:
         self._base = os.path.splitext(os.path.basename(file_path))[0]
         self._written = {}  # path -> (text, (mtime_ns, size)) of the files this process wrote
         self._shard_of = {}  # route key -> its shard's name
+        self._ready = set()  # the store's directories made or checked by this process
 
     def shard_name(self, key):
         """The shard of the route ``key`` (the hub's key of a route): a hash, so no name reaches a file name."""
@@ -338,15 +340,34 @@ class GroupReadableRoutes:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.legacy_path)
 
+    def _directory(self, directory):
+        """``directory`` in the store, made 0770 once: traefik lists it (it reads the store's subdirectories,
+        and stops reading routes at one it cannot), a hub that runs as another user writes in it. Not
+        setgid: the hub's unit may not set it (the files get the store's group in _replace)."""
+        if directory in self._ready:
+            return
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        status = os.lstat(directory)
+        if not stat.S_ISDIR(status.st_mode):
+            raise NotADirectoryError(f"{directory} is not a directory: move it aside")
+        if status.st_mode & 0o770 != 0o770:
+            try:
+                os.chmod(directory, 0o770)
+            except PermissionError as error:  # another user's: its owner's mode stays
+                logging.getLogger("JupyterHub").warning("%s: %s", directory, error)
+        self._ready.add(directory)
+
     def _replace(self, path, text):
-        for directory in (self.staging, os.path.dirname(path)):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(directory)
-                os.chmod(directory, 0o2770)  # the routes group: a hub that runs as another user
+        for directory in {self.staging, os.path.dirname(path)} - {self.directory}:
+            self._directory(directory)
         # No .yaml suffix: traefik must never load a half-written temp file.
         fd, tmp_path = tempfile.mkstemp(dir=self.staging, prefix=".rules-", suffix=".tmp")
         try:
             os.fchmod(fd, 0o640)
+            group = os.stat(self.directory).st_gid  # traefik reads through the store's group
+            if os.fstat(fd).st_gid != group:
+                os.fchown(fd, -1, group)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp_path, path)
