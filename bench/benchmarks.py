@@ -279,7 +279,11 @@ WS = f"{HUB_ENV} /opt/bench/ws_echo.py"
 def put(host, path, content):
     """Write content to path on the host (no shell quoting of the content)."""
     encoded = base64.b64encode(content.encode()).decode()
-    host.check_output(f"echo {encoded} | base64 -d > {path}")
+    # In pieces: one argument of a command line holds at most 128 KiB (a hashed lock is larger).
+    host.check_output(f": > {path}.b64")
+    for start in range(0, len(encoded), 65536):
+        host.check_output(f"echo {encoded[start:start + 65536]} >> {path}.b64")
+    host.check_output(f"base64 -d {path}.b64 > {path} && rm {path}.b64")
 
 
 def wrk(host, url, seconds):
