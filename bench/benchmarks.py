@@ -208,6 +208,18 @@ until curl -skf -o /dev/null https://127.0.0.1/hub/health; do sleep 0.2; done
 """
 
 
+def hashed_spec(spec):
+    """``spec`` with its hashes from roles/_common/files/spec-hashes.txt (its line and the continued ones)."""
+    lines = (REPO / "roles" / "_common" / "files" / "spec-hashes.txt").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.split(" ", 1)[0] == spec:
+            block = [line]
+            while block[-1].rstrip().endswith("\\"):
+                block.append(lines[i + len(block)])
+            return "\n".join(block) + "\n"
+    raise SystemExit(f"{spec}: not in roles/_common/files/spec-hashes.txt")
+
+
 def converge_floor(image):
     """The floor of a cold converge: the same wheels by plain pip into three venvs, and the hub and
     traefik started by hand with minimal configs, in a fresh host of the same image (no Ansible)."""
@@ -227,8 +239,9 @@ def converge_floor(image):
             for line in (REPO / "roles" / role / "defaults" / "main.yml").read_text().splitlines():
                 if "_spec:" in line:
                     specs[role] = line.split(":", 1)[1].strip()
-        locks["spawner.txt"] = specs["systemd_spawner"] + "\n"
-        locks["traefik.txt"] = specs["proxy"] + "\n"
+        # With their hashes, as the roles install them (the hub's lock is hashed: pip then wants every hash).
+        locks["spawner.txt"] = hashed_spec(specs["systemd_spawner"])
+        locks["traefik.txt"] = hashed_spec(specs["proxy"])
         floor.check_output("mkdir -p /opt/floor")
         for file, text in locks.items():
             put(floor, f"/opt/floor/{file}", text)
