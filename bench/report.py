@@ -197,7 +197,7 @@ def write(results, path):
                 f"proxy class, N routes registered, then one add after another for {p['seconds']} s while traefik's "
                 "pprof endpoint takes a CPU profile; milliseconds of traefik's CPU per add, by what it was doing "
                 "(cumulative; the parts overlap: decoding is part of reading the files, the duplicate-key check "
-                "part of decoding). 1 shard is every route in one file, as before.\n\n",
+                "part of decoding). 1 shard: every route in one file (the records and the temp files stay out of it, as now).\n\n",
                 "| routes | shards | add p50 | traefik CPU per add | reading the files | ... YAML decoding | "
                 "... YAML duplicate-key check | building the routers | garbage collection | API calls |\n",
                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"]
