@@ -314,7 +314,7 @@ class GroupReadableRoutes:
 
     def intact(self):
         """Whether every file this process wrote is still there as it wrote it."""
-        return all(_status(path) == status for path, (_, status) in self._written.items())
+        return all(_status(path) == status for path, (_text, status) in self._written.items())
 
     def atomic_dump(self, data, keys=None):
         """Write what changed of ``data``: everything, or only the shards of the route ``keys``."""
