@@ -106,7 +106,7 @@ def test_the_route_file_is_written_group_readable_and_replaces_the_legacy_toml(t
     assert not (tmp_path / "rules.toml").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "rules.yaml"]
     assert not os.listdir(tmp_path / ".staging")  # no temp file left
-    assert (tmp_path / ".staging").stat().st_mode & 0o777 == 0o770
+    assert (tmp_path / ".staging").stat().st_mode & 0o777 == 0o770  # and setgid where the store is (the role's)
     assert handler.load() == legacy
 
 
@@ -453,16 +453,28 @@ def test_concurrent_route_changes_all_reach_the_files_and_a_deleted_shard_is_wri
 
 
 def test_files_get_the_stores_group_and_a_staging_directory_traefik_cannot_list_is_opened(tmp_path):
-    # The hub's unit may not set setgid (its first version failed there): the store's group is
-    # given to each file, and a staging directory made 0700 (umask) is made 0770, as traefik
-    # stops reading every route at a subdirectory it cannot list.
+    # The hub's unit may not chown (its syscall filter kills the hub: the first version did) nor,
+    # as root without capabilities, chmod a setgid bit (the version before): the store's group comes
+    # from the store's setgid, inherited by the directories the hub makes; one made 0700 (by hand,
+    # or a umask) is opened for traefik, which stops reading every route at one it cannot list.
     routes = tmp_path / "routes"
     routes.mkdir()
     os.chown(routes, -1, 65534)
+    routes.chmod(0o2770)
     (routes / ".staging").mkdir(mode=0o700)
     config = store({"u": "http://127.0.0.1:9000"})
     GroupReadableRoutes(str(routes / "rules.yaml"), shards=2).atomic_dump(config)
     written = [p for p in routes.rglob("*") if p.is_file()]
     assert len(written) == 3 and all(p.stat().st_gid == 65534 for p in written), written
     for directory in (".staging", ".records"):
-        assert (routes / directory).stat().st_mode & 0o777 == 0o770
+        assert (routes / directory).stat().st_mode & 0o7777 == 0o2770, directory
+
+
+def test_a_staging_directory_that_is_not_setgid_stops_the_write_with_its_name(tmp_path):
+    routes = tmp_path / "routes"
+    routes.mkdir()
+    os.chown(routes, -1, 65534)
+    (routes / ".staging").mkdir(mode=0o770)
+    with pytest.raises(PermissionError, match="not setgid"):
+        GroupReadableRoutes(str(routes / "rules.yaml")).atomic_dump(store({"u": "http://127.0.0.1:9000"}))
+    assert not list(routes.glob("rules*"))

@@ -341,20 +341,30 @@ class GroupReadableRoutes:
                 os.unlink(self.legacy_path)
 
     def _directory(self, directory):
-        """``directory`` in the store, made 0770 once: traefik lists it (it reads the store's subdirectories,
-        and stops reading routes at one it cannot), a hub that runs as another user writes in it. Not
-        setgid: the hub's unit may not set it (the files get the store's group in _replace)."""
+        """``directory`` in the store, made once as 2770: traefik lists it (it reads the store's
+        subdirectories, and stops reading every route at one it cannot list), files made in it get the
+        store's group (setgid, inherited from the store), a hub that runs as another user writes in it.
+
+        The hub's unit may neither chown (its syscall filter kills the process) nor, as root without
+        capabilities, chmod a setgid bit: so the mode comes from mkdir, with the umask lowered for it
+        (once per directory and process; 007 still gives nothing to others).
+        """
         if directory in self._ready:
             return
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(directory, 0o700)
+        umask = os.umask(0o007)
+        try:
+            os.mkdir(directory, 0o770)
+        except FileExistsError:
+            pass
+        finally:
+            os.umask(umask)
         status = os.lstat(directory)
         if not stat.S_ISDIR(status.st_mode):
             raise NotADirectoryError(f"{directory} is not a directory: move it aside")
-        if status.st_mode & 0o770 != 0o770:
+        if status.st_mode & 0o070 != 0o070:  # made by hand, or by another umask
             try:
-                os.chmod(directory, 0o770)
-            except PermissionError as error:  # another user's: its owner's mode stays
+                os.chmod(directory, stat.S_IMODE(status.st_mode) | 0o070)
+            except PermissionError as error:
                 logging.getLogger("JupyterHub").warning("%s: %s", directory, error)
         self._ready.add(directory)
 
@@ -365,9 +375,9 @@ class GroupReadableRoutes:
         fd, tmp_path = tempfile.mkstemp(dir=self.staging, prefix=".rules-", suffix=".tmp")
         try:
             os.fchmod(fd, 0o640)
-            group = os.stat(self.directory).st_gid  # traefik reads through the store's group
-            if os.fstat(fd).st_gid != group:
-                os.fchown(fd, -1, group)
+            if os.fstat(fd).st_gid != os.stat(self.directory).st_gid:  # traefik reads through the store's group
+                raise PermissionError(f"{self.staging} does not give its files the group of {self.directory} "
+                                      "(not setgid): remove it, the hub makes it again")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp_path, path)
