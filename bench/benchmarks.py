@@ -37,6 +37,9 @@ CACHE = Path(os.environ.get("UJH_CACHE") or REPO / ".cache")  # as testbed/env.s
 OUT = CACHE / "bench"
 HUB_ENV = f"{BASE}/env/bin/python"
 GROUP = "jupyterhub"  # traefik reads the route store through this group
+# The warm pool the bench measures with 50 visitors at once: what a site expecting a class of
+# 50 to arrive within a minute might keep (about 100 MiB each while they wait).
+POOL_SIZE = 20
 
 
 def stats(values, digits=2):
@@ -106,24 +109,27 @@ def install_bench_tools(host):
 
 # -- 1. converge -------------------------------------------------------------
 
-def converge(runs):
+def playbook(path, *args, idempotent=True):
+    """ansible-playbook PATH against the ephemeral host, as molecule runs it: (seconds, task timings);
+    stops the bench if it fails, or if it changed anything when idempotent."""
     inventory = Path(sorted(glob.glob(os.path.expanduser("~/.ansible/tmp/molecule.*.ephemeral/inventory")),
                             key=os.path.getmtime)[-1])
     env = dict(os.environ, ANSIBLE_CONFIG=str(inventory.parent / "ansible.cfg"),
                MOLECULE_EPHEMERAL_DIRECTORY=str(inventory.parent), ANSIBLE_NOCOLOR="1")
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as timings:  # testbed/callback_plugins/ujh_timings.py
+        started = time.monotonic()
+        result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(path), *args],
+                                env=dict(env, UJH_TIMINGS_FILE=timings.name),
+                                capture_output=True, text=True, check=False)
+        took = time.monotonic() - started
+        tasks = [json.loads(line) for line in Path(timings.name).read_text().splitlines()]
+    changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout))
+    if result.returncode != 0 or (changed and idempotent):
+        raise SystemExit(f"{path}: rc={result.returncode} changed={changed}\n{result.stdout[-3000:]}")
+    return took, tasks
 
-    def playbook(path):
-        with tempfile.NamedTemporaryFile(suffix=".jsonl") as timings:  # testbed/callback_plugins/ujh_timings.py
-            started = time.monotonic()
-            result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(path)],
-                                    env=dict(env, UJH_TIMINGS_FILE=timings.name),
-                                    capture_output=True, text=True, check=False)
-            took = time.monotonic() - started
-            tasks = [json.loads(line) for line in Path(timings.name).read_text().splitlines()]
-        changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout))
-        if result.returncode != 0 or changed:
-            raise SystemExit(f"{path}: rc={result.returncode} changed={changed}\n{result.stdout[-3000:]}")
-        return took, tasks
+
+def converge(runs):
 
     def play(tasks):
         with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
@@ -209,15 +215,15 @@ until curl -skf -o /dev/null https://127.0.0.1/hub/health; do sleep 0.2; done
 
 
 def hashed_spec(spec):
-    """``spec`` with its hashes from roles/_common/files/spec-hashes.txt (its line and the continued ones)."""
-    lines = (REPO / "roles" / "_common" / "files" / "spec-hashes.txt").read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.split(" ", 1)[0] == spec:
-            block = [line]
-            while block[-1].rstrip().endswith("\\"):
-                block.append(lines[i + len(block)])
-            return "\n".join(block) + "\n"
-    raise SystemExit(f"{spec}: not in roles/_common/files/spec-hashes.txt")
+    """``spec`` with its hashes from roles/_common/files/spec-hashes.txt, as the roles install it
+    (the collection's filter known_hashes)."""
+    sys.path.insert(0, str(REPO / "plugins" / "filter"))
+    from known_hashes import known_hashes
+
+    hashed = known_hashes(spec + "\n", (REPO / "roles" / "_common" / "files" / "spec-hashes.txt").read_text())
+    if "--hash" not in hashed:
+        raise SystemExit(f"{spec}: not in roles/_common/files/spec-hashes.txt")
+    return hashed
 
 
 def converge_floor(image):
@@ -370,7 +376,10 @@ def a_visitor(hub_url, timeout=600):
     started = time.monotonic()
     session, response = visit(hub_url)
     assert response.status_code == 302, response.status_code
-    name = api(session, hub_url, "GET", "/user").json()["name"]
+    user = api(session, hub_url, "GET", "/user").json()
+    name = user["name"]
+    if user["servers"].get("", {}).get("ready"):  # handed a server of the warm pool
+        return name, time.monotonic() - started, session
     r = api(session, hub_url, "POST", f"/users/{name}/server")
     assert r.status_code in (201, 202), r.text
     with api(session, hub_url, "GET", f"/users/{name}/server/progress", stream=True, timeout=timeout) as stream:
@@ -431,6 +440,46 @@ def browser_time_to_lab(host, hub_url, visitors):
     return dict(stats(times), at_lab=stats(at_lab))
 
 
+def first_load_over_a_link(host, hub_url, visitors, mbit=20, rtt_ms=40):
+    """Password -> JupyterLab drawn over an emulated link (chromium's network emulation: mbit
+    each way, rtt_ms added to each request), with the routes' compression off and then on
+    (hub_route_compression, a converge each): the seconds, and the bytes the browser received."""
+    from playwright.sync_api import sync_playwright
+
+    def emulate(received):
+        def prepare(context, page):
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", {
+                "offline": False, "latency": rtt_ms,
+                "downloadThroughput": mbit * 1e6 / 8, "uploadThroughput": mbit * 1e6 / 8})
+            cdp.on("Network.loadingFinished", lambda event: received.append(event["encodedDataLength"]))
+        return prepare
+
+    result = {"mbit": mbit, "rtt_ms": rtt_ms}
+    for compress in (False, True):
+        playbook(REPO / "playbooks" / "site.yml", "-e", f"hub_route_compression={str(compress).lower()}",
+                 idempotent=False)
+        until(lambda: health(hub_url), timeout=120)
+        times, at_lab, received, names = [], [], [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                        args=["--no-proxy-server"])
+            for _ in range(visitors):
+                got = []
+                took, name, at = seconds_to_jupyterlab(browser, hub_url, 300_000, prepare=emulate(got))
+                times.append(took)
+                at_lab.append(at)
+                received.append(sum(got))
+                names.append(name)
+            browser.close()
+        for name in names:
+            stop_server(host, hub_url, name, timeout=300)
+        result["compressed" if compress else "uncompressed"] = dict(
+            stats(times), at_lab=stats(at_lab), received_mib=round(statistics.median(received) / 2**20, 2))
+    return result
+
+
 MEMORY = ("for u in $(systemctl list-units --plain --no-legend 'jupyter-*-singleuser.service' | cut -d' ' -f1); "
           "do systemctl show -p MemoryCurrent --value $u; done")
 
@@ -471,6 +520,29 @@ def crowd(host, hub_url, visitors):
     return {"visitors": visitors, "served": len(results), "failures": failures[:5],
             "all_ready_s": round(all_ready, 1), "ready_s": stats([t for _, t in results]) if results else None,
             "peak_memory_mib": round(max(samples) / 2**20) if samples else None}
+
+
+def pool_ready(hub_url):
+    """How many servers of the warm pool are ready, and how many members it has."""
+    group = service(hub_url).get(f"{hub_url}/hub/api/groups/warm-pool", timeout=30).json()["users"]
+    users = service(hub_url).get(f"{hub_url}/hub/api/users?state=ready", timeout=30).json()
+    return len(set(group) & {u["name"] for u in users}), len(group)
+
+
+def warm_pool(host, hub_url, size, visitors, crowd_size):
+    """With systemd_spawner_warm_pool = size: the time to fill it, the browser's time to
+    JupyterLab for visitors one after another, and crowd_size visitors at once."""
+    took, _ = playbook(REPO / "playbooks" / "site.yml", "-e", f"systemd_spawner_warm_pool={size}", idempotent=False)
+    started = time.monotonic()
+    until(lambda: pool_ready(hub_url) == (size, size), timeout=900, interval=1)
+    fill_s = time.monotonic() - started
+    browser = browser_time_to_lab(host, hub_url, visitors)
+    until(lambda: pool_ready(hub_url) == (size, size), timeout=900, interval=1)
+    crowded = crowd(host, hub_url, crowd_size)
+    playbook(REPO / "playbooks" / "site.yml", "-e", "systemd_spawner_warm_pool=0", idempotent=False)
+    until(lambda: pool_ready(hub_url) == (0, 0), timeout=600, interval=1)
+    return {"size": size, "converge_s": round(took, 1), "fill_s": round(fill_s, 1), "browser": browser,
+            "crowd": crowded}
 
 
 # -- 5. hub restarts -----------------------------------------------------------
@@ -611,8 +683,8 @@ def course_from_test_log():
             "log_date": datetime.date.fromtimestamp(log.stat().st_mtime).isoformat()}
 
 
-SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "crowd", "restarts", "past_visitors",
-            "traefik_profile")
+SECTIONS = ("converge", "routes", "throughput", "time_to_ready", "browser", "first_load", "crowd", "warm_pool",
+            "restarts", "past_visitors", "traefik_profile")
 
 
 def main():
@@ -637,7 +709,9 @@ def main():
         "throughput": lambda: throughput(host, 5 if quick else 15),
         "time_to_ready": lambda: time_to_ready(host, hub_url, 3 if quick else 10),
         "browser": lambda: browser_time_to_lab(host, hub_url, 3 if quick else 10),
+        "first_load": lambda: first_load_over_a_link(host, hub_url, 2 if quick else 5),
         "crowd": lambda: crowd(host, hub_url, 10 if quick else 50),
+        "warm_pool": lambda: warm_pool(host, hub_url, 4 if quick else POOL_SIZE, 3 if quick else 10, 10 if quick else 50),
         "restarts": lambda: restarts(host, hub_url, 2 if quick else 5),
         "past_visitors": lambda: past_visitors(host, hub_url, 1000 if quick else 10_000),
         "traefik_profile": lambda: traefik_profile("1000" if quick else "1000,5000", 10 if quick else 20),

@@ -113,11 +113,12 @@ async def profile(size, seconds, shards, binary):
     log = open(directory / "traefik.log", "ab")
     traefik = subprocess.Popen([binary, f"--configFile={static}"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        GroupReadableRoutes.shards = shards
         proxy = SharedRoutesTraefikProxy(
             should_start=False, dynamic_config_file=str(routes / "rules.yaml"),
             traefik_api_url=f"http://127.0.0.1:{api}", traefik_api_username="jupyterhub",
             traefik_api_password="p" * 32, traefik_entrypoint="https", check_route_timeout=120)
+        # before its start (the task _start_future runs at the first await): this many shards
+        proxy.dynamic_config_handler = GroupReadableRoutes(str(routes / "rules.yaml"), shards=shards)
         await proxy._start_future
         await proxy_routes.bulk_add(proxy, "traefik", 0, size)
         result = {}

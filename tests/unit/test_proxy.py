@@ -478,3 +478,51 @@ def test_a_staging_directory_that_is_not_setgid_stops_the_write_with_its_name(tm
     with pytest.raises(PermissionError, match="not setgid"):
         GroupReadableRoutes(str(routes / "rules.yaml")).atomic_dump(store({"u": "http://127.0.0.1:9000"}))
     assert not list(routes.glob("rules*"))
+
+
+class TypedBackend(ThreadingHTTPServer):
+    """A server that answers .../TYPE/SUBTYPE with 20 KiB of that content type, and the hub-origin header it got."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                kind = "/".join(self.path.split("/")[-2:])  # .../TYPE/SUBTYPE
+                body = (b"var jupyterlab = 'x';\n" * 1000)[:20480]
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Origin", self.headers.get(proxy_module.ORIGIN_HEADER) or "")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_text_responses_are_compressed_for_clients_that_ask_and_streams_never(traefik, compress):
+    backend = TypedBackend()
+
+    async def add():
+        proxy = hub_proxy(traefik)
+        proxy.compress = compress
+        await proxy.add_route("/", backend.url, {"hub": True})
+        await proxy.add_route(routespec("ada"), backend.url, {"user": "ada"})
+        return proxy.origin_token
+
+    origin = asyncio.run(add())
+    encodings = {}
+    for kind in ("application/javascript", "text/css", "application/json", "text/event-stream", "image/png"):
+        response = traefik.get(f"/user/ada/{kind}", headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200 and len(response.content) == 20480, kind  # decoded as sent
+        encodings[kind] = response.headers.get("Content-Encoding")
+    text = "gzip" if compress else None
+    assert encodings == {"application/javascript": text, "text/css": text, "application/json": text,
+                         "text/event-stream": None, "image/png": None}
+    assert traefik.get("/user/ada/text/css").headers.get("Content-Encoding") is None  # the client did not ask
+    hub = traefik.get("/hub/text/html", headers={"Accept-Encoding": "gzip"})  # the hub's route keeps hub-origin
+    assert hub.headers.get("Content-Encoding") == text and hub.headers["X-Origin"] == origin

@@ -97,15 +97,18 @@ def user_of(page):
     return re.search(r"/user/([^/]+)/", page.url).group(1)
 
 
-def seconds_to_jupyterlab(browser, hub_url, timeout_ms=180_000):
+def seconds_to_jupyterlab(browser, hub_url, timeout_ms=180_000, prepare=None):
     """A visitor in a fresh browser context: password submitted -> JupyterLab's launcher drawn.
 
     Returns (seconds, user name, seconds until the browser was at the user's JupyterLab page,
     i.e. before JupyterLab loaded in it); browser is a Playwright browser (Debian's chromium).
+    prepare(context, page), if given, is called before the page is opened (bench/: a link's speed).
     """
     context = browser_context(browser, timeout_ms)
     try:
         page = context.new_page()
+        if prepare:
+            prepare(context, page)
         page.goto(f"{hub_url}/hub/login")
         page.fill("#password_input", PASSWORD)
         started = time.monotonic()

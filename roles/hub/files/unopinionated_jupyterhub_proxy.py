@@ -44,7 +44,7 @@ from jupyterhub.utils import exponential_backoff
 from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
 from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler
 from tornado.ioloop import PeriodicCallback
-from traitlets import default, observe
+from traitlets import Bool, default, observe
 
 __all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "client_address", "GroupReadableRoutes",
            "internal_transport", "SharedRoutesTraefikProxy"]
@@ -56,6 +56,14 @@ ORIGIN_HEADER = "X-Unopinionated-Proxy-Origin"
 
 # The serversTransport of every https route when the hub runs with internal_ssl.
 INTERNAL_TRANSPORT = "jupyterhub-internal"
+# Every route's responses of these types are compressed for clients that ask (traefik picks
+# zstd, brotli or gzip from Accept-Encoding): JupyterLab's first load is megabytes of
+# JavaScript, which tornado sends as it is. Not text/event-stream, nor websockets (no body).
+COMPRESS = "jupyterhub-compress"
+COMPRESSED_TYPES = [
+    "text/html", "text/css", "text/plain", "text/markdown", "text/csv", "text/javascript",
+    "application/javascript", "application/json", "application/xml", "image/svg+xml", "application/wasm",
+]
 # Copies of JupyterHub's proxy-client files that traefik (the route directory's group) reads.
 INTERNAL_FILES = {"keyfile": "internal-ssl-proxy-client.key", "certfile": "internal-ssl-proxy-client.crt",
                   "cafile": "internal-ssl-proxy-client-ca.crt"}
@@ -472,6 +480,7 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     pending go out in one write, and a new route is looked for after 10 ms, not 0.2 s.
     """
 
+    compress = Bool(True, config=True, help="Compress text responses of every route (hub_proxy_compress).")
     route_file_check_seconds = 5
     _route_write = None  # the pending write of the route files (a future)
     _write_keys = None  # the routes' keys the pending write is for; None: everything
@@ -485,12 +494,16 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         """What traefik adds to every request for the hub (ORIGIN_HEADER), from the API password."""
         return hmac.new(self.traefik_api_password.encode(), b"hub-origin", hashlib.sha256).hexdigest()
 
-    @staticmethod
-    def _secure_router(router, routespec, data):
-        """Our rule for any name; the hub's own route goes through hub-origin."""
+    def _secure_router(self, router, routespec, data):
+        """Our rule for any name; the hub's own route goes through hub-origin; compression."""
         router["rule"] = route_rule(routespec)
-        if (data or {}).get("hub"):
-            router["middlewares"] = ["hub-origin"]
+        middlewares = ["hub-origin"] if (data or {}).get("hub") else []
+        if self.compress:
+            middlewares.append(COMPRESS)
+        if middlewares:
+            router["middlewares"] = middlewares
+        else:
+            router.pop("middlewares", None)
 
     @property
     def internal_ssl(self):
@@ -518,6 +531,9 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         middlewares = http.setdefault("middlewares", {})
         middlewares.pop("auth_api", None)
         middlewares["hub-origin"] = {"headers": {"customRequestHeaders": {ORIGIN_HEADER: self.origin_token}}}
+        middlewares.pop(COMPRESS, None)
+        if self.compress:
+            middlewares[COMPRESS] = {"compress": {"includedContentTypes": COMPRESSED_TYPES}}
         for route in self.dynamic_config.get("jupyterhub", {}).get("routes", {}).values():
             router = http.get("routers", {}).get(route.get("router"))
             if router is not None and route.get("routespec"):

@@ -2,6 +2,9 @@
 # BSD 3-Clause License (see LICENSE)
 """The ephemeral hub's login: one shared password, a new temporary user per visit, a throttle.
 
+With a warm pool (unopinionated_jupyterhub_warm_pool), the new user is one whose server
+was started before the visitor arrived, when one is ready.
+
 Written by the systemd_spawner role beside the hub's base configuration (on its
 sys.path); the fragment 30-temporary-users.py imports it and sets its options.
 Unit tests: tests/unit/test_auth.py.
@@ -14,6 +17,7 @@ IPv6 addresses count per /64 (what one host or household gets). Memory is bounde
 at most max_tracked addresses, each with at most max_failures times.
 """
 
+import asyncio
 import collections
 import hashlib
 import hmac
@@ -27,6 +31,7 @@ from tornado import web
 from traitlets import Integer, Unicode
 
 from unopinionated_jupyterhub_proxy import client_address
+from unopinionated_jupyterhub_warm_pool import WarmPool, token_of
 
 
 def address_key(address):
@@ -105,6 +110,8 @@ class TemporaryUsersAuthenticator(Authenticator):
     max_failures = Integer(5, config=True, help="Wrong passwords per address (IPv6: per /64) within the window.")
     failure_window = Integer(60, config=True, help="Seconds over which wrong passwords are counted.")
     failure_budget = Integer(1000, config=True, help="Wrong passwords from all addresses within the window.")
+    warm_pool_size = Integer(0, config=True, help="Servers started ahead of visitors (0: none).")
+    warm_pool_max_age = Integer(3600, config=True, help="Seconds a pool server waits before it is replaced.")
 
     def get_handlers(self, app):
         return [("/login", PasswordOnlyLoginHandler)]
@@ -114,6 +121,13 @@ class TemporaryUsersAuthenticator(Authenticator):
         with open(self.password_file, "rb") as f:
             self._password_digest = hashlib.sha256(f.read()).digest()
         self.throttle = FailureThrottle(self.max_failures, self.failure_window, self.failure_budget)
+        self.warm_pool = None
+        app = self.parent
+        token = token_of(getattr(app, "services", []))  # unopinionated_jupyterhub_warm_pool.configure(c)
+        if token and getattr(app, "hub", None) is not None:
+            # Size 0 too: the keeper then retires what an earlier pool left.
+            self.warm_pool = WarmPool(self.warm_pool_size, self.warm_pool_max_age, app.hub.api_url, token, self.log)
+            self._keeper = asyncio.get_running_loop().create_task(self.warm_pool.keep())
 
     async def authenticate(self, handler, data):
         address = client_address(handler.request, handler.settings.get("proxy"))
@@ -130,7 +144,8 @@ class TemporaryUsersAuthenticator(Authenticator):
         given = hashlib.sha256((data.get("password") or "").encode("utf-8")).digest()
         if hmac.compare_digest(given, self._password_digest):
             self.throttle.succeeded(address)
-            return {"name": str(uuid.uuid4())}
+            name = await self.warm_pool.take() if self.warm_pool else None
+            return {"name": name or str(uuid.uuid4())}
         self.throttle.failed(address)
         self.log.warning("Wrong shared password from %s", address)
         return None
