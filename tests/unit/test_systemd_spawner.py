@@ -256,3 +256,50 @@ def test_root_work_runs_as_a_unit_of_its_own_and_a_failure_names_the_program(mon
         asyncio.run(run_command(["/usr/sbin/useradd", "--", "x"]))
     assert calls == [(*AS_ROOT, "/usr/sbin/useradd", "--", "x")]
     assert error.value.status_code == 500 and "useradd failed (exit status 9): useradd: group 'x' exists" in str(error.value)
+
+
+def test_a_home_execstoppost_left_is_removed_after_the_stop_and_a_link_is_not_followed(monkeypatch, tmp_path):
+    # systemd 252 forgets a transient unit's ExecStopPost at a daemon-reload: the hub removes
+    # the home after the stop, with the same rm, here run without systemd-run.
+    ran = []
+
+    async def run_here(argv):
+        ran.append(argv)
+        subprocess.run(argv, check=True)
+
+    monkeypatch.setattr(module, "run_command", run_here)
+    name = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    homes = (str(tmp_path / "private" / "{USERNAME}"), str(tmp_path / "{USERNAME}"))
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "file").write_text("not the user's")
+    home = tmp_path / "private" / name
+    home.mkdir(parents=True)
+    (home / "notebook.ipynb").write_text("{}")
+    (home / "outside").symlink_to(kept)  # a link the user planted
+    (tmp_path / name).symlink_to(home)
+    spawner = SystemdSpawnerThatAsksAgain(user=SimpleNamespace(name=name, id=7, url=f"/user/{name}/"))
+    asyncio.run(spawner.remove_home(homes))
+    assert ran == [["/bin/rm", "-rf", "--one-file-system", "--", str(home), str(tmp_path / name)]]
+    assert not home.exists() and not (tmp_path / name).is_symlink()
+    assert (kept / "file").read_text() == "not the user's"
+    asyncio.run(spawner.remove_home(homes))  # nothing left: nothing runs
+    assert len(ran) == 1
+    hostile = SystemdSpawnerThatAsksAgain(user=SimpleNamespace(name="x /etc", id=8, url="/user/x/"))
+    with pytest.raises(web.HTTPError, match="cannot have a server"):
+        asyncio.run(hostile.remove_home(homes))
+    assert len(ran) == 1
+
+
+def test_after_a_stop_only_a_dynamic_users_home_is_looked_at(monkeypatch):
+    looked = []
+
+    async def remove_home(self):
+        looked.append(self.user.name)
+
+    monkeypatch.setattr(SystemdSpawnerThatAsksAgain, "remove_home", remove_home)
+    for persistent in (False, True):
+        spawner = SystemdSpawnerThatAsksAgain(user=SimpleNamespace(name=f"u{persistent:d}", id=7, url="/user/u/"),
+                                              persistent_users=persistent)
+        asyncio.run(spawner.run_post_stop_hook())
+    assert looked == ["u0"]

@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 
+from jupyterhub.utils import maybe_future
 from systemdspawner import SystemdSpawner
 from tornado import web
 from traitlets import Bool, Dict, Integer, List, Unicode
@@ -104,6 +105,22 @@ async def run_command(argv):
             os.path.basename(argv[0]), proc.returncode, (err or out).decode(errors="replace").strip()[:300]))
 
 
+# A dynamic user's home (StateDirectory) and systemd's link to it: gone when the server stops.
+HOMES = ("/var/lib/private/{USERNAME}", "/var/lib/{USERNAME}")
+REMOVE_HOMES = ["/bin/rm", "-rf", "--one-file-system", "--", *HOMES]
+
+
+def exec_stop_post():
+    """ExecStopPost= of a dynamic user's server: after the unit stops for any reason (stop,
+    crash, culler, OOM), a short oneshot unit removes the home. A separate unit, because even a
+    "+" command runs in the server's mount namespace, where the home is a mount point in a
+    read-only directory. systemd 252 (Debian 12) forgets this at a daemon-reload (it writes
+    ExecStopPostEx= into the transient unit and cannot read it back): the hub then removes the
+    home after the stop (SystemdSpawnerThatAsksAgain.run_post_stop_hook)."""
+    return ("+/usr/bin/systemd-run --quiet --collect --wait --property=Type=oneshot "
+            "--unit=jupyterhub-remove-home-{USERNAME} " + " ".join(REMOVE_HOMES))
+
+
 _START_LIMIT = {}
 # useradd and gpasswd lock /etc/passwd and /etc/group: one at a time, hub-wide.
 _ACCOUNT_LOCK = {}
@@ -170,6 +187,22 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
             "properties": dict(self.unit_extra_properties),
             "mem_limit": self.mem_limit, "cpu_limit": self.cpu_limit, "tasks_max": self.tasks_max,
         }
+
+    async def run_post_stop_hook(self):
+        """The site's post_stop_hook, then a dynamic user's home if it is still there."""
+        await maybe_future(super().run_post_stop_hook())
+        if not self.persistent_users:
+            await self.remove_home()
+
+    async def remove_home(self, homes=HOMES):
+        """Remove what ExecStopPost did not (systemd 252 forgets it at a daemon-reload): as root,
+        in a unit of its own (the hub's file system is read-only there); rm removes a link, never
+        follows it, and stays on the home's file system."""
+        check_user_name(self.user.name)
+        paths = [home.replace("{USERNAME}", self.user.name) for home in homes]
+        if any(os.path.lexists(path) for path in paths):
+            self.log.info("Removing %s's home, which its unit's ExecStopPost left", self.user.name)
+            await run_command(REMOVE_HOMES[:4] + paths)
 
     async def start(self):
         check_user_name(self.user.name)
