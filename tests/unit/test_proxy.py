@@ -226,11 +226,15 @@ class Backend(ThreadingHTTPServer):
     """A server that answers every request with its name and the route traefik chose."""
 
     def __init__(self, name):
+        self.name = name
+        answer = self.answer
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                body = json.dumps({"backend": name, "route": self.headers.get("X-Route"),
-                                   "origin": self.headers.get(proxy_module.ORIGIN_HEADER)}).encode()
+                headers, body = answer(self)
                 self.send_response(200)
+                for header, value in headers.items():
+                    self.send_header(header, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -241,6 +245,11 @@ class Backend(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d" % self.server_address[1]
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def answer(self, request):
+        """(headers, body) for a GET (request: the BaseHTTPRequestHandler)."""
+        return {}, json.dumps({"backend": self.name, "route": request.headers.get("X-Route"),
+                               "origin": request.headers.get(proxy_module.ORIGIN_HEADER)}).encode()
 
 
 def hub_proxy(traefik):
@@ -480,32 +489,18 @@ def test_a_staging_directory_that_is_not_setgid_stops_the_write_with_its_name(tm
     assert not list(routes.glob("rules*"))
 
 
-class TypedBackend(ThreadingHTTPServer):
-    """A server that answers .../TYPE/SUBTYPE with 20 KiB of that content type, and the hub-origin header it got."""
+class TypedBackend(Backend):
+    """Answers .../TYPE/SUBTYPE with 20 KiB of that content type, and the hub-origin header it got."""
 
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                kind = "/".join(self.path.split("/")[-2:])  # .../TYPE/SUBTYPE
-                body = (b"var jupyterlab = 'x';\n" * 1000)[:20480]
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("X-Origin", self.headers.get(proxy_module.ORIGIN_HEADER) or "")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server_address[1]
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+    def answer(self, request):
+        kind = "/".join(request.path.split("/")[-2:])
+        return ({"Content-Type": kind, "X-Origin": request.headers.get(proxy_module.ORIGIN_HEADER) or ""},
+                (b"var jupyterlab = 'x';\n" * 1000)[:20480])
 
 
 @pytest.mark.parametrize("compress", [True, False])
 def test_text_responses_are_compressed_for_clients_that_ask_and_streams_never(traefik, compress):
-    backend = TypedBackend()
+    backend = TypedBackend("typed")
 
     async def add():
         proxy = hub_proxy(traefik)
