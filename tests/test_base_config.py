@@ -25,6 +25,7 @@ def render(**overrides):
         "__jupyterhub_routes_dir": "/srv/hub/proxy/routes",
         "hub_public_url": "https://hub.example.org/",
         "hub_bind_url": "http://127.0.0.1:8081",
+        "hub_route_compression": True,
         "hub_db_url": "",
         "jupyterhub_proxy_api_port": 8099,
         "hub_metrics_enabled": False,
