@@ -480,7 +480,7 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     pending go out in one write, and a new route is looked for after 10 ms, not 0.2 s.
     """
 
-    compress = Bool(True, config=True, help="Compress text responses of every route (hub_proxy_compress).")
+    compress = Bool(True, config=True, help="Compress text responses of every route (hub_route_compression).")
     route_file_check_seconds = 5
     _route_write = None  # the pending write of the route files (a future)
     _write_keys = None  # the routes' keys the pending write is for; None: everything

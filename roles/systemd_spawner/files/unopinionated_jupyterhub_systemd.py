@@ -107,7 +107,9 @@ async def run_command(argv):
 
 # A dynamic user's home (StateDirectory) and systemd's link to it: gone when the server stops.
 HOMES = ("/var/lib/private/{USERNAME}", "/var/lib/{USERNAME}")
-REMOVE_HOMES = ["/bin/rm", "-rf", "--one-file-system", "--", *HOMES]
+# rm removes a link, never follows it, and stays on the home's file system.
+REMOVE = ["/bin/rm", "-rf", "--one-file-system", "--"]
+REMOVE_HOMES = [*REMOVE, *HOMES]
 
 
 def exec_stop_post():
@@ -202,7 +204,7 @@ class SystemdSpawnerThatAsksAgain(SystemdSpawner):
         paths = [home.replace("{USERNAME}", self.user.name) for home in homes]
         if any(os.path.lexists(path) for path in paths):
             self.log.info("Removing %s's home, which its unit's ExecStopPost left", self.user.name)
-            await run_command(REMOVE_HOMES[:4] + paths)
+            await run_command(REMOVE + paths)
 
     async def start(self):
         check_user_name(self.user.name)

@@ -176,8 +176,8 @@ class WarmPool:
             for user in page["items"]:
                 if "" in user.get("servers", {}):
                     servers[user["name"]] = user["servers"][""]
-            offset = (page.get("_pagination") or {}).get("next", {}) or {}
-            offset = offset.get("offset")
+            next_page = (page.get("_pagination") or {}).get("next") or {}
+            offset = next_page.get("offset")
             if offset is None:
                 return servers
 
