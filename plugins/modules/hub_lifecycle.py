@@ -194,20 +194,18 @@ import hashlib
 import inspect
 import json
 import os
-import grp
 import pwd
 import re
 import shutil
 import socket
 import ssl
-import stat
 import subprocess
 import tempfile
 import time
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_health, hub_trial
+from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import host_files, hub_health, hub_trial
 
 # The trial runs in the hub environment's Python, as the hub's user, in the staged copy:
 # this module sends it hub_trial.py's source (shipped with the module by AnsiballZ).
@@ -217,52 +215,10 @@ TRIAL = inspect.getsource(hub_trial)
 def read(path):
     if os.path.isdir(path):
         return None
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
+    return host_files.read(path)
 
 
-def _account_id(name, database):
-    """The numeric id of a user or group name (or of a number given as one); None when unknown."""
-    if isinstance(name, int) or str(name).isdigit():
-        return int(name)
-    try:
-        return database(str(name))[2]
-    except KeyError:
-        return None
-
-
-def differs(path, content, want):
-    """Why the file at path is not `content` with want's owner, group and mode; None when it is.
-
-    The role writes only the paths for which this says something: an entry is compared as
-    Ansible's copy would leave it. A link or a directory at path always differs (copy replaces
-    what is there); a symbolic mode (u=rw) always differs, as it cannot be compared here.
-    """
-    try:
-        status = os.lstat(path)
-    except FileNotFoundError:
-        return "missing"
-    if not stat.S_ISREG(status.st_mode):
-        return "not a regular file"
-    if read(path) != content:
-        return "content"
-    mode = want.get("mode")
-    if mode is not None:
-        if isinstance(mode, int):
-            wanted_mode = mode
-        elif re.fullmatch(r"0?[0-7]{3,4}", str(mode)):
-            wanted_mode = int(str(mode), 8)
-        else:
-            return "mode %s" % mode
-        if status.st_mode & 0o7777 != wanted_mode:
-            return "mode"
-    for key, database, current in (("owner", pwd.getpwnam, status.st_uid), ("group", grp.getgrnam, status.st_gid)):
-        if want.get(key) is not None and _account_id(want[key], database) != current:
-            return key
-    return None
+differs = host_files.differs
 
 
 def attributes(entry, defaults):
@@ -478,7 +434,8 @@ def probe(module):
                            "certificate or its key wrong? See journalctl -u jupyterhub-proxy"
                            % (p["certificate"], url.hostname, served))
             elif status != 200:
-                problem = "%s answered HTTP %s through traefik" % (url.path, status)
+                problem = ("%s answered HTTP %s through traefik: is the hub up (journalctl -u jupyterhub), and "
+                           "its route in traefik (journalctl -u jupyterhub-proxy)?" % (url.path, status))
             else:
                 module.exit_json(changed=False, certificate_sha256=served, status=status)
         except ssl.SSLError as error:

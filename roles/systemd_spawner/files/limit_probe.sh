@@ -1,7 +1,9 @@
 #!/bin/sh
 # Run by preflight inside a transient unit started with MemoryMax=64M CPUQuota=50%
 # TasksMax=64 (systemd-run ... /bin/sh -s, this file on stdin): prints what the kernel
-# enforces on that unit (cgroup v2, or v1/hybrid), or "none" for each.
+# enforces on that unit (cgroup v2, or v1/hybrid), or "none" for each, after systemd's
+# version (the first line of `systemctl --version`, which preflight reads too).
+systemctl --version | head -n 1
 cg() { sed -n "s/^[0-9]*:\([^:]*,\)\{0,1\}$1\(,[^:]*\)\{0,1\}:\(.*\)$/\3/p" /proc/self/cgroup | head -n1; }
 read_or_none() { cut -d' ' -f1 "$1" 2>/dev/null || true; }
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
