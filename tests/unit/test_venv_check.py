@@ -85,3 +85,11 @@ def test_run_as_the_roles_run_it_with_python_c():
     imported = subprocess.run([sys.executable, "-c", f"import runpy; runpy.run_path({str(SCRIPT)!r}, run_name='x')"],
                               capture_output=True, text=True, check=True, timeout=60)
     assert imported.stdout == ""  # importing it runs nothing
+
+
+def test_whether_a_venv_sees_the_systems_packages_is_read_from_its_pyvenv_cfg(tmp_path):
+    assert venv_check.system_site_packages(str(tmp_path)) is False  # no pyvenv.cfg: not a venv
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n")
+    assert venv_check.system_site_packages(str(tmp_path)) is False
+    (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nInclude-System-Site-Packages=True\nversion = 3.11.2\n")
+    assert venv_check.system_site_packages(str(tmp_path)) is True

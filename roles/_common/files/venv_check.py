@@ -117,7 +117,23 @@ def main(argv, stdin):
             pth_ok = f.read() == argv[0]
     except OSError:
         pth_ok = False
-    print(json.dumps({"missing": missing, "pth": pth, "pth_ok": pth_ok}))
+    print(json.dumps({"missing": missing, "pth": pth, "pth_ok": pth_ok,
+                      "system_site_packages": system_site_packages(sys.prefix)}))
+
+
+def system_site_packages(prefix):
+    """Does the venv at prefix see the system's site-packages (pyvenv.cfg's include-system-site-packages)?
+    False where there is no pyvenv.cfg (not a venv: conda's environments)."""
+    try:
+        with open(os.path.join(prefix, "pyvenv.cfg")) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        key, separator, value = line.partition("=")
+        if separator and key.strip().lower() == "include-system-site-packages":
+            return value.strip().lower() == "true"
+    return False
 
 
 if __name__ == "__main__":  # also under python -c, as the roles run it

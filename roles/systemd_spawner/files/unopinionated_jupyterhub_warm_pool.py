@@ -138,13 +138,15 @@ class WarmPool:
 
     async def look(self):
         """ready from the group and its members' servers now (between the keeper's steps: a
-        server ready since its last step, a hub just started)."""
-        ready = []
+        server ready since its last step, a hub just started), in the order plan() hands them out."""
+        servers = {}
         for name in await self.members() - self._taken:
             server = (await self.api("GET", f"/users/{urllib.parse.quote(name)}")).get("servers", {}).get("")
-            if server and server.get("ready"):
-                ready.append((server.get("started") or "", name))
-        self.ready = [name for _started, name in sorted(ready) if name not in self._taken]
+            if server:
+                servers[name] = server
+        now = datetime.datetime.now(datetime.timezone.utc)
+        decided = plan(self.size, set(servers), servers, True, now, self.max_age)
+        self.ready = [name for name in decided.ready if name not in self._taken]
 
     async def take(self):
         """The name of a member whose server is ready, now out of the pool; None if none is."""
