@@ -201,7 +201,8 @@ def write(results, path):
                                 together <= was and deletes <= was_delete))
         out.append("\nWhat an add costs with traefik: the hub writes the route's shard (one of 16 files) and its "
                    "record, and traefik reads every file of the route store again and rebuilds every router; "
-                   "the hub then finds the route in traefik's API (it looks every 50 ms at most). Where traefik's "
+                   "the hub then finds the route's router in traefik's API (one call per look, every 50 ms at "
+                   "most). Where traefik's "
                    "time goes: section 2b.\n\n")
     p = results.get("traefik_profile")
     if p:
@@ -210,15 +211,22 @@ def write(results, path):
                 f"proxy class, N routes registered, then one add after another for {p['seconds']} s while traefik's "
                 "pprof endpoint takes a CPU profile; milliseconds of traefik's CPU per add, by what it was doing "
                 "(cumulative; the parts overlap: decoding is part of reading the files, the duplicate-key check "
-                "part of decoding). 1 shard: every route in one file (the records and the temp files stay out of it, as now).\n\n",
-                "| routes | shards | add p50 | traefik CPU per add | reading the files | ... YAML decoding | "
-                "... YAML duplicate-key check | building the routers | garbage collection | API calls |\n",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"]
+                "part of decoding; parsing the rules for TLS, a new parser for each router and each of two checks of its host names, is half within building the routers, half in merging the configuration before it). 1 shard: every route "
+                "in one file (the records and the temp files stay out of it, as now). TLS on the entry point and "
+                "traefik's Go settings as the proxy role sets them, unless the row says otherwise.\n\n",
+                "| routes | shards | TLS | Go settings | add p50 | traefik CPU per add | reading the files | "
+                "... YAML decoding | ... YAML duplicate-key check | building the routers | parsing the rules "
+                "for TLS | garbage collection | API calls | traefik's peak memory |\n",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"]
         for x in p["results"]:
             m = x["ms_per_add"]
-            out.append(row(x["routes"], x["shards"], ms(x["add"]), f"{x['traefik_cpu_ms_per_add']:.0f} ms",
-                           *(f"{m[k]:.0f} ms" for k in ("read_files", "decode_yaml", "yaml_duplicate_key_check",
-                                                        "build_routers", "garbage_collection", "api_calls"))))
+            go_env = " ".join(f"{k}={v}" for k, v in x.get("go_env", {}).items()) or "Go's defaults"
+            out.append(row(x["routes"], x["shards"], "yes" if x.get("tls") else "no", go_env, ms(x["add"]),
+                           f"{x['traefik_cpu_ms_per_add']:.0f} ms",
+                           *(f"{m[k]:.0f} ms" if k in m else "-"
+                             for k in ("read_files", "decode_yaml", "yaml_duplicate_key_check", "build_routers",
+                                       "parse_rules_for_tls", "garbage_collection", "api_calls")),
+                           f"{x['traefik_peak_mib']} MiB" if x.get("traefik_peak_mib") else "-"))
         out.append("\n")
 
     if "throughput" in results:

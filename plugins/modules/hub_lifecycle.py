@@ -52,7 +52,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
+    suboptions: &entry_suboptions
       path:
         description: The file's absolute path on the host.
         type: str
@@ -86,6 +86,15 @@ options:
       - A mode that is not octal (C(u=rw)) always counts as different.
     type: dict
     default: {}
+  quiet:
+    description:
+      - Files the hub reads as it runs (the announcement), compared as O(entries) are but never tried nor
+        backed up; their differences are RV(quiet_paths), not a change of this task (nothing restarts).
+      - Each takes the suboptions of O(entries); V(validate) and V(secret) are not used.
+    type: list
+    elements: dict
+    default: []
+    suboptions: *entry_suboptions
   remove:
     description: Files this run removes; fragments among them are left out of the trial.
     type: list
@@ -158,9 +167,13 @@ changed_paths:
       V(removed)).
   returned: O(state=tried)
   type: dict
+quiet_paths:
+  description: The paths of O(quiet) that are not on the host as the entry asks, each with why (as RV(changed_paths)).
+  returned: O(state=tried)
+  type: dict
 attributes:
   description:
-    - For each path of O(entries) in RV(changed_paths), the owner, group and mode to write it with,
+    - For each path of O(entries) in RV(changed_paths) and of O(quiet) in RV(quiet_paths), the owner, group and mode to write it with,
       the entry's own, else its kind's in O(defaults) (null where neither says).
   returned: O(state=tried)
   type: dict
@@ -448,21 +461,26 @@ def probe(module):
         time.sleep(1)
 
 
+# The suboptions of entries and quiet (DOCUMENTATION: entry_suboptions).
+ENTRY_OPTIONS = dict(
+    path=dict(type="str", required=True),
+    content=dict(type="str", default="", no_log=True),
+    kind=dict(type="str"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+    mode=dict(type="raw"),
+    validate=dict(type="str"),
+    secret=dict(type="bool", default=False),
+)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", choices=["tried", "restored", "probed"], default="tried"),
             base_config=dict(type="path", required=True),
-            entries=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="str", required=True),
-                content=dict(type="str", default="", no_log=True),
-                kind=dict(type="str"),
-                owner=dict(type="str"),
-                group=dict(type="str"),
-                mode=dict(type="raw"),
-                validate=dict(type="str"),
-                secret=dict(type="bool", default=False),
-            )),
+            entries=dict(type="list", elements="dict", default=[], options=ENTRY_OPTIONS),
+            quiet=dict(type="list", elements="dict", default=[], options=ENTRY_OPTIONS),
             defaults=dict(type="dict", default={}),
             remove=dict(type="list", elements="path", default=[]),
             python=dict(type="path"),
@@ -487,6 +505,7 @@ def main():
     entries = p["entries"]
     staged_files = {entry["path"]: entry["content"].encode() for entry in entries}
     changed_paths, written = compare(entries, p["remove"], p["defaults"])
+    quiet_paths, quiet_written = compare(p["quiet"], [], p["defaults"])
 
     unknown = []
     if changed_paths and module.check_mode and not os.path.exists(p["python"]):
@@ -497,8 +516,8 @@ def main():
             save_backup(module, sorted(set(staged_files) | set(p["remove"])), p["backup"])
     for option in unknown:
         module.warn("The hub's configuration sets %s, which its class does not know (a typo?)." % option)
-    module.exit_json(changed=bool(changed_paths), changed_paths=changed_paths, attributes=written,
-                     warnings_from_trial=unknown)
+    module.exit_json(changed=bool(changed_paths), changed_paths=changed_paths, quiet_paths=quiet_paths,
+                     attributes=dict(written, **quiet_written), warnings_from_trial=unknown)
 
 
 if __name__ == "__main__":

@@ -182,6 +182,39 @@ def test_only_the_contents_are_hidden_from_ansibles_output(tmp_path):
     assert not os.path.exists(f"{directory}/previous-config.json")
 
 
+def test_a_quiet_entry_that_differs_is_reported_but_neither_tried_nor_a_change(tmp_path):
+    """The announcement (hub_announcement): compared with the configuration, written by the role
+    without a restart. Here the configuration is as asked and the announcement is not: the task
+    reports no change (no restart), runs no trial (the base configuration does not even load), and
+    names the announcement with the attributes to write it with."""
+    (tmp_path / "hub").mkdir()
+    directory = staged(tmp_path / "hub")
+    config = f"{directory}/jupyterhub_config.py"
+    with open(config) as f:
+        content = f.read()
+    os.chmod(config, 0o640)
+    announcement = tmp_path / "announcement.html"
+    announcement.write_text("old\n")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"unopinionated.jupyterhub.hub_lifecycle": {
+            "base_config": config, "python": "/nonexistent/python", "user": ME,
+            "entries": [{"kind": "config", "path": config, "content": content}],
+            "quiet": [{"kind": "branding", "path": str(announcement), "content": "<b>new</b>\n"}],
+            "defaults": {"config": {"owner": ME, "group": MY_GROUP, "mode": "0640"},
+                         "branding": {"owner": ME, "group": MY_GROUP, "mode": "0644"}},
+            "backup": f"{directory}/previous-config.json"},
+         "register": "trial"},
+        {"ansible.builtin.assert": {"that": [
+            "trial is not changed", "trial.changed_paths == {}",
+            f"trial.quiet_paths == {{{str(announcement)!r}: 'content'}}",
+            f"trial.attributes[{str(announcement)!r}].mode == '0644'"]}}]}]))
+    result = run_playbook(playbook)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert announcement.read_text() == "old\n"  # the role writes it, not the trial
+    assert not os.path.exists(f"{directory}/previous-config.json")
+
+
 def base_config(public_url, bind_url, internal_ssl=False):
     """The base configuration's two URL lines as roles/hub/templates renders them (to_json)."""
     template = (COLLECTIONS / "ansible_collections/unopinionated/jupyterhub/roles/hub/templates/"

@@ -461,6 +461,30 @@ def test_concurrent_route_changes_all_reach_the_files_and_a_deleted_shard_is_wri
     assert reached(traefik, routespec(names[0] + "x") + "lab") == "server"
 
 
+def test_a_route_is_ready_when_traefik_serves_it_and_a_router_traefik_disabled_fails_at_once(traefik):
+    # One API call per look (the router; its service is in the same file): the add returns
+    # once the route is served. A router traefik disabled (here: a middleware it does not
+    # have) would never serve: the wait stops at once and says so, not after check_route_timeout.
+    backend = Backend("server")
+
+    async def add_then_refused():
+        proxy = hub_proxy(traefik)
+        await proxy._start_future
+        await proxy.add_route(routespec("ready"), backend.url, {"user": "ready"})
+        assert reached(traefik, routespec("ready") + "lab") == "server"
+        spec = routespec("refused")
+        traefik_config, jupyterhub_config = proxy._dynamic_config_for_route(spec, backend.url, {"user": "refused"})
+        for router in traefik_config["http"]["routers"].values():
+            router["middlewares"] = ["no-such-middleware"]
+        await proxy._apply_dynamic_config(traefik_config, jupyterhub_config)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RuntimeError, match="disabled the router of /user/refused/"):
+            await proxy._wait_for_route(spec)
+        assert asyncio.get_running_loop().time() - started < 10  # check_route_timeout is 20
+
+    asyncio.run(add_then_refused())
+
+
 def test_files_get_the_stores_group_and_a_staging_directory_traefik_cannot_list_is_opened(tmp_path):
     # The hub's unit may not chown (its syscall filter kills the hub: the first version did) nor,
     # as root without capabilities, chmod a setgid bit (the version before): the store's group comes

@@ -44,6 +44,14 @@ def test_traefik_runs_as_www_data_with_only_net_bind_service(host):
     assert cap_bnd == 1 << 10
 
 
+def test_traefik_runs_with_the_roles_gc_settings(host):
+    # proxy_go_gc_percent, proxy_go_memory_limit_mib (defaults): in the running process, not only the unit.
+    pid = unit_pid(host, "jupyterhub-proxy.service")
+    environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
+    assert "GOGC=400" in environ
+    assert "GOMEMLIMIT=512MiB" in environ
+
+
 def test_login_page_answers_through_traefik_over_https(hub_url):
     r = https_session().get(f"{hub_url}/hub/login", timeout=30)
     assert r.status_code == 200

@@ -42,7 +42,9 @@ from urllib.parse import unquote, unquote_to_bytes
 import bcrypt
 from jupyterhub.utils import exponential_backoff
 from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
+from jupyterhub_traefik_proxy import traefik_utils
 from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler
+from tornado.httpclient import HTTPClientError
 from tornado.ioloop import PeriodicCallback
 from traitlets import Bool, default, observe
 
@@ -592,10 +594,30 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             _CHANGING.reset(token)
         await asyncio.shield(self._route_write)
 
+    async def _router_status(self, routespec):
+        """traefik's status of the route's router ("enabled", "warning", "disabled"), None while it has none."""
+        alias = traefik_utils.generate_alias(self.validate_routespec(routespec), "router")
+        try:
+            response = await self._traefik_api_request(f"/api/http/routers/{alias}@{self.provider_name}")
+        except HTTPClientError as error:
+            if error.code != 404:
+                self.log.warning("traefik's API on the router for %s: %s", routespec, error)
+            return None
+        return json.loads(response.body).get("status")
+
     async def _wait_for_route(self, routespec):
+        """Until traefik serves the route: one API call per look (upstream makes two).
+
+        Its router and service are in one file, which traefik loads whole: a router in the
+        API has its service. A router traefik disabled (a rule or middleware it could not build)
+        would never serve: the wait fails at once, naming it ("warning" serves, on part of its
+        entry points).
+        """
         async def registered():
-            return (await self._check_for_traefik_service(routespec, "service")
-                    and await self._check_for_traefik_service(routespec, "router"))
+            status = await self._router_status(routespec)
+            if status == "disabled":
+                raise RuntimeError(f"traefik disabled the router of {routespec}: see its journal")
+            return status is not None
 
         await exponential_backoff(registered, f"Traefik route for {routespec}: not ready",
                                   start_wait=0.01, scale_factor=1.5, max_wait=0.05,
