@@ -178,7 +178,7 @@ def write(results, path):
         r = results["routes"]
         out += ["## 2. Proxy\n\n### Route changes through each proxy's JupyterHub API class\n\n",
                 "On the test host, the hub stopped, N routes registered first; one at a time: add (until the proxy ",
-                "serves it: for traefik, until its API lists the router and service), delete, get_all; then 50 ",
+                "serves it: for traefik, until its API lists the route's router), delete, get_all; then 50 ",
                 "adds at once (until all are served).\n\n",
                 "| routes | proxy | add p50 | add p90 | delete p50 | get_all p50 | 50 adds at once |\n",
                 "| --- | --- | --- | --- | --- | --- | --- |\n"]
