@@ -464,7 +464,8 @@ def test_concurrent_route_changes_all_reach_the_files_and_a_deleted_shard_is_wri
 def test_a_route_is_ready_when_traefik_serves_it_and_a_router_traefik_disabled_fails_at_once(traefik):
     # One API call per look (the router; its service is in the same file): the add returns
     # once the route is served. A router traefik disabled (here: a middleware it does not
-    # have) would never serve: the wait stops at once and says so, not after check_route_timeout.
+    # have) would never serve: the wait stops at once and says so (upstream, which only looks whether
+    # router and service are listed, took it as ready: this test fails on 55574f5, "DID NOT RAISE").
     backend = Backend("server")
 
     async def add_then_refused():

@@ -610,8 +610,8 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
 
         Its router and service are in one file, which traefik loads whole: a router in the
         API has its service. A router traefik disabled (a rule or middleware it could not build)
-        would never serve: the wait fails at once, naming it ("warning" serves, on part of its
-        entry points).
+        would never serve: the wait fails at once, naming it, where upstream (which only looks whether
+        the router and service are listed) took it as ready ("warning" serves, on part of its entry points).
         """
         async def registered():
             status = await self._router_status(routespec)
