@@ -74,8 +74,9 @@ def free_port():
 class Traefik:
     """A real traefik with the file provider watching ``routes``, as the proxy role runs it."""
 
-    def __init__(self, tmp_path):
-        self.dir = tmp_path / "traefik"
+    def __init__(self, tmp_path, name="traefik", trusted=False):
+        # trusted: X-Real-Ip and the like from a local client are kept (the recent tier, behind the main traefik).
+        self.dir = tmp_path / name
         self.routes = self.dir / "routes"
         self.routes.mkdir(parents=True)
         self.web_port, self.api_port = free_port(), free_port()
@@ -88,6 +89,8 @@ class Traefik:
   level = "INFO"
 [entryPoints.https]
   address = "127.0.0.1:{self.web_port}"
+  [entryPoints.https.forwardedHeaders]
+    trustedIPs = {'["127.0.0.1/32"]' if trusted else "[]"}
 [entryPoints.auth_api]
   address = "127.0.0.1:{self.api_port}"
 [api]
@@ -97,6 +100,8 @@ class Traefik:
   watch = true
 """)
         self.log = self.dir / "traefik.log"
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.proc = None
 
     def start(self):
@@ -148,6 +153,15 @@ def wait_until(condition, timeout=30, what="the condition"):
 @pytest.fixture
 def traefik(tmp_path):
     instance = Traefik(tmp_path)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def recent(tmp_path):
+    """A second traefik, for the recent tier: behind the main one, which it trusts for the client's address."""
+    instance = Traefik(tmp_path, name="recent", trusted=True)
     instance.start()
     yield instance
     instance.stop()

@@ -249,7 +249,9 @@ class Backend(ThreadingHTTPServer):
     def answer(self, request):
         """(headers, body) for a GET (request: the BaseHTTPRequestHandler)."""
         return {}, json.dumps({"backend": self.name, "route": request.headers.get("X-Route"),
-                               "origin": request.headers.get(proxy_module.ORIGIN_HEADER)}).encode()
+                               "origin": request.headers.get(proxy_module.ORIGIN_HEADER),
+                               "real_ip": request.headers.get("X-Real-Ip"),
+                               "tier": request.headers.get(proxy_module.RECENT_HEADER)}).encode()
 
 
 def hub_proxy(traefik):
@@ -484,6 +486,90 @@ def test_a_route_is_ready_when_traefik_serves_it_and_a_router_traefik_disabled_f
         assert asyncio.get_running_loop().time() - started < 10  # check_route_timeout is 20
 
     asyncio.run(add_then_refused())
+
+
+def tiered_proxy(traefik, recent, **kwargs):
+    """The hub's proxy class with a recent tier (hub_proxy_recent_tier), as the base config makes it."""
+    return SharedRoutesTraefikProxy(
+        should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
+        traefik_api_url=traefik.api_url, traefik_api_username="jupyterhub", traefik_api_password="p" * 32,
+        traefik_entrypoint="https", check_route_timeout=20, recent_url=recent.url, recent_api_url=recent.api_url,
+        recent_config_file=str(recent.routes / "rules.yaml"), **kwargs)
+
+
+def stored(traefik):
+    """The users whose routes are in this traefik's store."""
+    routes = GroupReadableRoutes(str(traefik.routes / "rules.yaml")).load().get("jupyterhub", {}).get("routes", {})
+    return {route["data"].get("user", "hub") for route in routes.values()}
+
+
+def test_a_recent_tier_serves_new_routes_at_once_and_hands_them_to_the_main_traefik(traefik, recent):
+    # Two real traefiks as the proxy role runs them with hub_proxy_recent_tier: new routes (and
+    # the hub's) in the recent one, reached through the main one, moved to the main one in batches;
+    # every URL reaches its own server whichever tier holds its route, after restarts of either
+    # traefik and of the hub; a local user who connects to the recent traefik directly reaches nothing.
+    names = ["victim", "bob{{", "x`)||PathRegexp(`.*", "semi;colon", "..x"]
+    backends = {name: Backend(name) for name in ["hub", "again", *names]}
+
+    expected = {name: name for name in names}
+
+    def every_url_reaches_its_own_target():
+        assert reached(traefik, "/hub/login") == "hub"
+        assert reached(traefik, "/user/other/lab") == "hub"
+        assert {name: reached(traefik, routespec(name) + "lab") for name in names} == expected
+        return True
+
+    async def scenario():
+        proxy = tiered_proxy(traefik, recent, compact_routes=1000, compact_seconds=3600)
+        await proxy._start_future
+        await proxy.add_route("/", backends["hub"].url, {"hub": True})
+        for name in names:  # each is served when add_route returns: no wait here
+            await proxy.add_route(routespec(name), backends[name].url, {"user": name})
+            assert reached(traefik, routespec(name) + "lab") == name
+        assert stored(recent) == {"hub", *names} and stored(traefik) == set()
+        every_url_reaches_its_own_target()
+
+        # The client's address is the main traefik's to tell: forged X-Real-Ip never passes;
+        # the hub still gets hub-origin, and no server sees the recent tier's header.
+        seen = traefik.get("/hub/login", headers={"X-Real-Ip": "203.0.113.9", proxy_module.RECENT_HEADER: "x"}).json()
+        assert (seen["real_ip"], seen["origin"], seen["tier"]) == ("127.0.0.1", proxy.origin_token, None)
+        assert traefik.get("/user/victim/", headers={proxy_module.RECENT_HEADER: "x"}).json()["tier"] is None
+        # Straight to the recent traefik's port (any local user can): no route, whatever the header says.
+        for headers in ({}, {proxy_module.RECENT_HEADER: "forged"}, {"X-Real-Ip": "203.0.113.9"}):
+            assert recent.get("/hub/login", headers=headers).status_code == 404
+            assert recent.get("/user/victim/lab", headers=headers).status_code == 404
+
+        # The move: in the main traefik's store once it serves them; the hub's route stays.
+        proxy.compact_routes = 3
+        proxy._compact_when_due()
+        await proxy._compaction
+        assert stored(traefik) == set(names) and stored(recent) == {"hub"}
+        every_url_reaches_its_own_target()
+
+        # A route deleted from the main tier and added again (a server that moved): served at
+        # its new place when add_route returns, not at its old one the main traefik still had.
+        await proxy.delete_route(routespec("victim"))
+        await proxy.add_route(routespec("victim"), backends["again"].url, {"user": "victim"})
+        assert reached(traefik, "/user/victim/lab") == "again"
+        assert "victim" in stored(recent) and "victim" not in stored(traefik)
+        await proxy.delete_route(routespec("bob{{"))  # in the main tier: gone from both
+        await asyncio.to_thread(wait_until, lambda: reached(traefik, routespec("bob{{") + "lab") == "hub",
+                                what="a deleted route to fall through to the hub")
+
+        # A restarted hub reads both stores back: every route where it was.
+        again = tiered_proxy(traefik, recent)
+        await again._start_future
+        assert set(await again.get_all_routes()) == set(await proxy.get_all_routes())
+        assert {again.dynamic_config["jupyterhub"]["routes"][k]["data"].get("user", "hub")
+                for k in again._recent} == {"hub", "victim"}
+
+    asyncio.run(scenario())
+    expected.update({"victim": "again", "bob{{": "hub"})  # moved; deleted (the hub's URL now)
+    for restarted in (recent, traefik):  # each traefik reads its store anew
+        restarted.stop()
+        restarted.start()
+        wait_until(every_url_reaches_its_own_target, what=f"the routes after {restarted.dir.name} restarted")
+    assert " ERR " not in (traefik.log.read_text() + recent.log.read_text()).replace("\x1b[31mERR\x1b[0m", " ERR ")
 
 
 def test_files_get_the_stores_group_and_a_staging_directory_traefik_cannot_list_is_opened(tmp_path):

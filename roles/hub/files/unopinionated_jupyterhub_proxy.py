@@ -37,16 +37,17 @@ import os
 import re
 import stat
 import tempfile
+import time
 from urllib.parse import unquote, unquote_to_bytes
 
 import bcrypt
-from jupyterhub.utils import exponential_backoff
+from jupyterhub.utils import exponential_backoff, url_path_join
 from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
 from jupyterhub_traefik_proxy import traefik_utils
 from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler
-from tornado.httpclient import HTTPClientError
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.ioloop import PeriodicCallback
-from traitlets import Bool, default, observe
+from traitlets import Bool, Float, Integer, Unicode, default, observe
 
 __all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "client_address", "GroupReadableRoutes",
            "internal_transport", "SharedRoutesTraefikProxy"]
@@ -55,6 +56,15 @@ __all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "client_ad
 # of the hub's route), with a value only the hub and traefik know: the hub believes
 # X-Real-Ip only on requests that carry it (client_address).
 ORIGIN_HEADER = "X-Unopinionated-Proxy-Origin"
+
+# With a recent tier (SharedRoutesTraefikProxy.recent_url), the main traefik passes every
+# request no route of its own matches to the recent one (its router, service and middleware
+# TO_RECENT, at the lowest priority), adding this header with a value only the hub and the
+# traefiks know; every router of the recent tier matches that header too (so a local user
+# who connects to its loopback port directly reaches nothing) and removes it (RECENT_STRIP).
+RECENT_HEADER = "X-Unopinionated-Proxy-Tier"
+TO_RECENT = "jupyterhub-to-recent"
+RECENT_STRIP = "jupyterhub-recent-strip"
 
 # The serversTransport of every https route when the hub runs with internal_ssl.
 INTERNAL_TRANSPORT = "jupyterhub-internal"
@@ -483,9 +493,66 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     """
 
     compress = Bool(True, config=True, help="Compress text responses of every route (hub_route_compression).")
+    recent_url = Unicode("", config=True, help="""The recent tier's traefik (its entry point, plain HTTP on loopback).
+
+        Empty: one traefik holds every route. Otherwise a new route is written to the recent
+        tier's store (recent_config_file), which holds few routes, so traefik's rebuild of every
+        router takes milliseconds; routes are moved to the main store in batches (compact_routes,
+        compact_seconds). The hub's own route ("/" or "host/") stays in the recent tier: the main
+        traefik passes it whatever no route of its own matches.""")
+    recent_api_url = Unicode("", config=True, help="The recent tier's traefik API (the same user and password).")
+    recent_config_file = Unicode("", config=True, help="The recent tier's route store (its rules.yaml).")
+    compact_routes = Integer(50, config=True, help="Move the recent tier's routes to the main one at this many.")
+    compact_seconds = Float(30.0, config=True, help="... or when the oldest has been there this long.")
     route_file_check_seconds = 5
     _route_write = None  # the pending write of the route files (a future)
     _write_keys = None  # the routes' keys the pending write is for; None: everything
+    _compaction = None  # the running move of routes to the main tier (a task)
+
+    def __init__(self, **kwargs):
+        # Route keys in the recent tier (-> when they came), those being moved (in both tiers),
+        # and those deleted from the main tier whose router traefik may still have.
+        self._recent, self._moving, self._left_main = {}, set(), set()
+        super().__init__(**kwargs)
+
+    @property
+    def tiered(self):
+        return bool(self.recent_url)
+
+    @property
+    def recent_token(self):
+        """What the main traefik adds to every request it passes to the recent one (RECENT_HEADER)."""
+        return hmac.new(self.traefik_api_password.encode(), b"recent-tier", hashlib.sha256).hexdigest()
+
+    @property
+    def recent_handler(self):
+        if getattr(self, "_recent_handler", None) is None:
+            # One shard: it holds a few routes and the hub's, so it is never emptied (and removed: traefik,
+            # reading the store for another file's change, then logs that it could not open it).
+            self._recent_handler = GroupReadableRoutes(self.recent_config_file, shards=1)
+        return self._recent_handler
+
+    @staticmethod
+    def _pinned(route):
+        """The hub's own route ("/", "host/"): it stays in the recent tier, behind every other."""
+        return not route["routespec"].partition("/")[2]
+
+    @default("dynamic_config")
+    def _load_both_tiers(self):
+        config = super()._load_dynamic_config()
+        if not self.tiered:
+            return config
+        routes, http = config["jupyterhub"]["routes"], config["http"]
+        recent = self.recent_handler.load()
+        for key, route in recent.get("jupyterhub", {}).get("routes", {}).items():
+            routes[key] = route
+            for kind in ("routers", "services"):
+                http[kind][route[kind[:-1]]] = recent["http"][kind][route[kind[:-1]]]
+        now = time.monotonic()
+        for key, route in routes.items():  # a route in both (a move cut short) is served by the recent tier
+            if key in recent.get("jupyterhub", {}).get("routes", {}) or self._pinned(route):
+                self._recent[key] = now
+        return config
 
     @default("traefik_api_hashed_password")
     def _cheap_hash(self):
@@ -572,7 +639,13 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     def _write_routes(self, written):
         keys, self._write_keys = self._write_keys, set()
         try:
-            self.dynamic_config_handler.atomic_dump(self.dynamic_config, keys)
+            if not self.tiered:
+                self.dynamic_config_handler.atomic_dump(self.dynamic_config, keys)
+            else:  # the recent tier first: the main one may pass it a route it no longer has itself
+                self.recent_handler.atomic_dump(self._recent_view(), keys)
+                main_keys = keys if keys is None else {k for k in keys if k not in self._recent or k in self._moving}
+                if main_keys is None or main_keys:
+                    self.dynamic_config_handler.atomic_dump(self._main_view(), main_keys)
         except Exception as error:
             written.set_exception(error)
         else:
@@ -594,11 +667,133 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             _CHANGING.reset(token)
         await asyncio.shield(self._route_write)
 
-    async def _router_status(self, routespec):
-        """traefik's status of the route's router ("enabled", "warning", "disabled"), None while it has none."""
-        alias = traefik_utils.generate_alias(self.validate_routespec(routespec), "router")
+    def _main_view(self):
+        """What the main traefik reads: every route but the recent tier's, and the way to the recent tier."""
+        config = self.dynamic_config
+        routes, http = config["jupyterhub"]["routes"], dict(config["http"])
+        hidden = {k for k in self._recent if k not in self._moving and k in routes}
+        for kind in ("routers", "services"):
+            aliases = {routes[k][kind[:-1]] for k in hidden}
+            http[kind] = {alias: v for alias, v in http.get(kind, {}).items() if alias not in aliases}
+        http["routers"][TO_RECENT] = {"rule": "PathPrefix(`/`)", "priority": 1, "service": TO_RECENT,
+                                      "entryPoints": [self.traefik_entrypoint], "middlewares": [TO_RECENT]}
+        http["services"][TO_RECENT] = {"loadBalancer": {"servers": [{"url": self.recent_url}], "passHostHeader": True}}
+        http["middlewares"] = {**http.get("middlewares", {}),
+                               TO_RECENT: {"headers": {"customRequestHeaders": {RECENT_HEADER: self.recent_token}}}}
+        return {**config, "http": http,
+                "jupyterhub": {**config["jupyterhub"], "routes": {k: v for k, v in routes.items() if k not in hidden}}}
+
+    def _recent_view(self):
+        """What the recent traefik reads: its routes, each only for requests the main traefik passed on."""
+        config = self.dynamic_config
+        routes, http = config["jupyterhub"]["routes"], config["http"]
+        view = {"routers": {}, "services": {}, "middlewares": {
+            **http.get("middlewares", {}), RECENT_STRIP: {"headers": {"customRequestHeaders": {RECENT_HEADER: ""}}}}}
+        if "route_api" in http.get("routers", {}):  # the API, on the recent traefik's own loopback entry point
+            view["routers"]["route_api"] = http["routers"]["route_api"]
+        if http.get("serversTransports"):
+            view["serversTransports"] = http["serversTransports"]
+        kept = {k: routes[k] for k in self._recent if k in routes}
+        matcher = "Header(%s, %s) && " % (go_string(RECENT_HEADER), go_string(self.recent_token))
+        for route in kept.values():
+            router = dict(http["routers"][route["router"]])
+            router["rule"] = matcher + router["rule"]
+            router["middlewares"] = [RECENT_STRIP, *router.get("middlewares", [])]
+            view["routers"][route["router"]] = router
+            view["services"][route["service"]] = http["services"][route["service"]]
+        return {"http": view, "jupyterhub": {"routes": kept}}
+
+    async def add_route(self, routespec, target, data):
+        """A new route (and the hub's own, always) goes to the recent tier; one the main tier has stays there."""
+        if self.tiered:
+            routespec = self.validate_routespec(routespec)
+            key = traefik_utils.generate_alias(routespec, "router")
+            routes = self.dynamic_config["jupyterhub"]["routes"]
+            if key not in routes or key in self._recent or self._pinned({"routespec": routespec}):
+                self._recent.setdefault(key, time.monotonic())
+        await super().add_route(routespec, target, data)
+        if self.tiered:
+            self._compact_when_due()
+
+    async def delete_route(self, routespec):
+        if self.tiered:
+            key = traefik_utils.generate_alias(self.validate_routespec(routespec), "router")
+            if key not in self._recent or key in self._moving:
+                self._left_main.add(key)
+            self._recent.pop(key, None)
+            self._moving.discard(key)
+        await super().delete_route(routespec)
+
+    def _compact_when_due(self):
+        """Start moving the recent tier's routes to the main one when there are compact_routes or one is old."""
+        if self._compaction is not None and not self._compaction.done():
+            return
+        routes = self.dynamic_config["jupyterhub"]["routes"]
+        movable = {k: t for k, t in self._recent.items() if k in routes and not self._pinned(routes[k])}
+        if movable and (len(movable) >= self.compact_routes
+                        or time.monotonic() - min(movable.values()) >= self.compact_seconds):
+            self._compaction = asyncio.ensure_future(self._compact(set(movable)))
+
+    async def _persist_keys(self, keys):
+        async with self.mutex:
+            token = _CHANGING.set(keys)
+            try:
+                written = self._persist_dynamic_config()
+            finally:
+                _CHANGING.reset(token)
+        await asyncio.shield(written)
+
+    async def _compact(self, keys):
+        """The routes ``keys`` written to the main tier, then, once the main traefik serves them all,
+        removed from the recent one; if it does not, within check_route_timeout, they stay where they were."""
+        self._moving |= keys
         try:
-            response = await self._traefik_api_request(f"/api/http/routers/{alias}@{self.provider_name}")
+            moved = await self._move(keys)
+        except Exception:  # a write that failed: the routes stay in the recent tier, the next try writes again
+            self.log.exception("moving %d routes to the main tier", len(keys))
+            moved = set()
+        for key in keys:
+            self._moving.discard(key)
+            if key in moved:
+                self._recent.pop(key, None)
+        await self._persist_keys(keys)
+        self.log.info("moved %d routes to the main tier, %d stay in the recent one", len(moved), len(self._recent))
+
+    async def _move(self, keys):
+        """The routes ``keys`` that the main traefik serves, once written to its store."""
+        await self._persist_keys(keys)
+        waiting = set(keys)
+
+        async def in_main():
+            waiting.intersection_update(self._moving)  # deleted meanwhile: nothing to wait for
+            statuses = await asyncio.gather(*(self._router_status(self.dynamic_config["jupyterhub"]["routes"][k]
+                                                                  ["routespec"]) for k in sorted(waiting)))
+            if "disabled" in statuses:
+                raise RuntimeError("the main traefik disabled a router the recent one serves: see its journal")
+            waiting.difference_update(k for k, status in zip(sorted(waiting), statuses) if status is not None)
+            return not waiting
+
+        try:
+            await exponential_backoff(in_main, "the main traefik to serve the routes moved to it",
+                                      start_wait=0.05, max_wait=1, timeout=self.check_route_timeout)
+        except (TimeoutError, RuntimeError) as error:
+            self.log.warning("%d routes stay in the recent tier: %s", len(waiting), error)
+        return keys - waiting
+
+    async def _router_status(self, routespec, api_url=None):
+        """traefik's status of the route's router ("enabled", "warning", "disabled"), None while it has none.
+
+        The main traefik's, or the one at ``api_url`` (the recent tier's).
+        """
+        alias = traefik_utils.generate_alias(self.validate_routespec(routespec), "router")
+        path = f"/api/http/routers/{alias}@{self.provider_name}"
+        try:
+            if api_url is None:
+                response = await self._traefik_api_request(path)
+            else:
+                response = await AsyncHTTPClient().fetch(
+                    url_path_join(api_url, path), auth_username=self.traefik_api_username,
+                    auth_password=self.traefik_api_password, validate_cert=self.traefik_api_validate_cert)
         except HTTPClientError as error:
             if error.code != 404:
                 self.log.warning("traefik's API on the router for %s: %s", routespec, error)
@@ -613,11 +808,20 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         would never serve: the wait fails at once, naming it, where upstream (which only looks whether
         the router and service are listed) took it as ready ("warning" serves, on part of its entry points).
         """
+        key = traefik_utils.generate_alias(self.validate_routespec(routespec), "router")
+        recent = self.tiered and key in self._recent and key not in self._moving
+
         async def registered():
-            status = await self._router_status(routespec)
+            status = await self._router_status(routespec, self.recent_api_url if recent else None)
             if status == "disabled":
                 raise RuntimeError(f"traefik disabled the router of {routespec}: see its journal")
-            return status is not None
+            if status is None:
+                return False
+            if recent and key in self._left_main:  # the main traefik must not still have the route's old router
+                if await self._router_status(routespec) is not None:
+                    return False
+                self._left_main.discard(key)
+            return True
 
         await exponential_backoff(registered, f"Traefik route for {routespec}: not ready",
                                   start_wait=0.01, scale_factor=1.5, max_wait=0.05,
@@ -641,7 +845,10 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         return result
 
     async def _repair_route_file(self):
-        if self.dynamic_config_handler.intact() or not self.dynamic_config["jupyterhub"]["routes"]:
+        if self.tiered:
+            self._compact_when_due()
+        handlers = [self.dynamic_config_handler, self.recent_handler] if self.tiered else [self.dynamic_config_handler]
+        if all(h.intact() for h in handlers) or not self.dynamic_config["jupyterhub"]["routes"]:
             return
         self.log.warning(
             "a route file in %s was deleted or changed behind the hub's back: writing it again",
