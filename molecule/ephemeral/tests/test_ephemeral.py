@@ -265,6 +265,39 @@ def test_hub_restart_keeps_servers(host, hub_url):
     stop_server(host, hub_url, name)
 
 
+def test_a_new_route_moves_from_the_recent_traefik_to_the_main_one_and_survives_their_restarts(host, hub_url):
+    # jupyterhub_proxy_recent_tier: a visitor's route is written to the recent tier's store, and
+    # moved to the main one within compact_seconds (30 s; checked every 5 s); the hub's own route
+    # stays in the recent tier. A local account that connects to the recent traefik reaches nothing.
+    _, name, token = visitor_with_server(hub_url)
+    s = service(hub_url)
+    s.headers["Authorization"] = f"token {token}"
+
+    def stores():
+        found = {}
+        for tier, records in (("recent", "/opt/jupyterhub/proxy/routes-recent/.records"),
+                              ("main", "/opt/jupyterhub/proxy/routes/.records")):
+            for text in host.check_output(f"cat {records}/*.json").splitlines():
+                for route in json.loads(text)["jupyterhub"]["routes"].values():
+                    found.setdefault(route["routespec"], set()).add(tier)
+        return found
+
+    wait_until(lambda: stores().get(f"/user/{name}/") == {"main"}, timeout=120,
+               what="the visitor's route to move to the main traefik")
+    assert stores()["/"] == {"recent"}
+    for headers in ("", "-H 'X-Unopinionated-Proxy-Tier: forged' -H 'X-Real-Ip: 203.0.113.9'"):
+        code = host.check_output(f"runuser -u nobody -- curl -s -o /dev/null -w '%{{http_code}}' {headers} "
+                                 f"http://127.0.0.1:8097/user/{name}/api/status")
+        assert code == "404", code
+    for restarted in ("jupyterhub-proxy-recent", "jupyterhub-proxy"):  # the main one restarts both
+        host.check_output(f"systemctl restart {restarted}")
+        wait_until(lambda: server_status(s, hub_url, name).status_code == 200, timeout=60,
+                   what=f"the server to answer after {restarted} restarted")
+        wait_until(lambda: service(hub_url).get(f"{hub_url}/hub/health", timeout=10).status_code == 200,
+                   timeout=60, what=f"the hub to answer after {restarted} restarted")
+    stop_server(host, hub_url, name)
+
+
 def test_a_poll_systemd_does_not_answer_keeps_the_server(host, hub_url):
     """systemd refusing the hub's question (as PID 1 can under load) is not a stopped server."""
     _, name, token = visitor_with_server(hub_url)
