@@ -268,14 +268,20 @@ def routes(host, sizes, samples):
     host.check_output("systemctl stop jupyterhub.service")  # the routes are the benchmark's alone
     try:
         results = {}
-        for proxy in ("traefik", "chp"):
-            out = host.run(f"cd /opt/bench && timeout 1800 {HUB_ENV} proxy_routes.py --proxy {proxy} "
+        tiered = "recent_url" in host.check_output(f"cat {BASE}/jupyterhub_config.py")
+        # The host's own setting first; with a recent tier, also without it (the collection's default).
+        for key, args in (("traefik", "--proxy traefik"), ("traefik_one_tier", "--proxy traefik --one-tier"),
+                          ("chp", "--proxy chp")):
+            if key == "traefik_one_tier" and not tiered:
+                continue
+            out = host.run(f"cd /opt/bench && timeout 1800 {HUB_ENV} proxy_routes.py {args} "
                            f"--sizes {sizes} --samples {samples} --chp-command "
-                           "/opt/bench/node_modules/.bin/configurable-http-proxy 2>/tmp/bench-routes-{proxy}.log")
+                           f"/opt/bench/node_modules/.bin/configurable-http-proxy 2>/tmp/bench-routes-{key}.log")
             if out.rc != 0:
-                raise SystemExit(f"proxy_routes.py --proxy {proxy} failed: "
-                                 + host.run(f"tail -20 /tmp/bench-routes-{proxy}.log").stdout)
-            results[proxy] = json.loads(out.stdout.strip().splitlines()[-1])["results"]
+                raise SystemExit(f"proxy_routes.py {args} failed: "
+                                 + host.run(f"tail -20 /tmp/bench-routes-{key}.log").stdout)
+            results[key] = json.loads(out.stdout.strip().splitlines()[-1])["results"]
+        results["tiered"] = tiered
         return results
     finally:
         host.check_output("systemctl start jupyterhub.service")

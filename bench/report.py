@@ -12,6 +12,14 @@ TARGETS = """\
 BEFORE = json.loads((Path(__file__).resolve().parent / "before.json").read_text())
 
 
+def traefik_routes(results, tiers):
+    """The route figures of one traefik ("one": the collection's default) or with a recent tier ("two")."""
+    r = results.get("routes", {})
+    if r.get("tiered"):
+        return r.get("traefik" if tiers == "two" else "traefik_one_tier", [])
+    return r.get("traefik", []) if tiers == "one" else []
+
+
 def figures(results):
     """The figures bench/before.json holds, from this run's results (those it measured)."""
     f = {}
@@ -20,11 +28,12 @@ def figures(results):
         f.update(cold_converge_s=c["cold_s"], cold_floor_s=c.get("cold_floor_s"),
                  idempotent_s=c["idempotent_s"]["median"], facts_only_s=c["facts_only_s"]["median"],
                  idempotent_tasks=c["idempotent_tasks"], idempotent_ran=c.get("idempotent_ran"))
-    for x in results.get("routes", {}).get("traefik", []):
-        n = x["routes"]
-        f[f"route_add_p50_ms_{n}"] = x["add"]["p50_ms"]
-        f[f"route_delete_p50_ms_{n}"] = x["delete"]["p50_ms"]
-        f[f"route_50_adds_s_{n}"] = x["concurrent"]["total_s"]
+    for tiers, suffix in (("one", ""), ("two", "_tiered")):
+        for x in traefik_routes(results, tiers):
+            n = x["routes"]
+            f[f"route_add_p50_ms_{n}{suffix}"] = x["add"]["p50_ms"]
+            f[f"route_delete_p50_ms_{n}{suffix}"] = x["delete"]["p50_ms"]
+            f[f"route_50_adds_s_{n}{suffix}"] = x["concurrent"]["total_s"]
     t = results.get("throughput")
     if t:
         runs = sorted(x["req_per_s"] for x in t["traefik"])
@@ -64,6 +73,14 @@ LABELS = {
     "route_delete_p50_ms_5000": "route delete p50 at 5,000 routes, ms",
     "route_50_adds_s_1000": "50 route adds at once at 1,000 routes, s",
     "route_50_adds_s_5000": "50 route adds at once at 5,000 routes, s",
+    **{f"{key}_tiered": f"with a recent tier: {label}" for key, label in (
+        ("route_add_p50_ms_10", "route add p50 at 10 routes, ms"),
+        ("route_add_p50_ms_1000", "route add p50 at 1,000 routes, ms"),
+        ("route_add_p50_ms_5000", "route add p50 at 5,000 routes, ms"),
+        ("route_delete_p50_ms_1000", "route delete p50 at 1,000 routes, ms"),
+        ("route_delete_p50_ms_5000", "route delete p50 at 5,000 routes, ms"),
+        ("route_50_adds_s_1000", "50 route adds at once at 1,000 routes, s"),
+        ("route_50_adds_s_5000", "50 route adds at once at 5,000 routes, s"))},
     "throughput_req_per_s": "HTTPS throughput through traefik, req/s", "websocket_msg_per_s": "websocket messages/s",
     "slurm_spawn_s": "Slurm spawn, s", "slurm_floor_s": "its floor (sbatch -> RUNNING + a bare server), s",
     "browser_to_lab_s": "password -> JupyterLab drawn (chromium), s", "rest_to_ready_s": "password -> ready (REST), s",
@@ -182,11 +199,14 @@ def write(results, path):
                 "adds at once (until all are served).\n\n",
                 "| routes | proxy | add p50 | add p90 | delete p50 | get_all p50 | 50 adds at once |\n",
                 "| --- | --- | --- | --- | --- | --- | --- |\n"]
-        for t, c in zip(r["traefik"], r["chp"]):
-            for name, x in (("traefik", t), ("CHP", c)):
-                out.append(row(x["routes"], name, ms(x["add"]), ms(x["add"], "p90_ms"), ms(x["delete"]),
-                               ms(x["get_all"]), f"{x['concurrent']['total_s']:.2f} s"))
-        at = {x["routes"]: x for x in r["traefik"]}
+        one, two = traefik_routes(results, "one"), traefik_routes(results, "two")
+        for i, c in enumerate(r["chp"]):
+            for name, x in (("traefik", one[i] if one else None), ("traefik + recent tier", two[i] if two else None),
+                            ("CHP", c)):
+                if x:
+                    out.append(row(x["routes"], name, ms(x["add"]), ms(x["add"], "p90_ms"), ms(x["delete"]),
+                                   ms(x["get_all"]), f"{x['concurrent']['total_s']:.2f} s"))
+        at = {x["routes"]: x for x in two or one}
         for n, limit in ((1000, 100), (5000, 250)):
             if n in at:
                 add = at[n]["add"]["p50_ms"]
@@ -203,7 +223,11 @@ def write(results, path):
                    "record, and traefik reads every file of the route store again and rebuilds every router; "
                    "the hub then finds the route's router in traefik's API (one call per look, every 50 ms at "
                    "most). Where traefik's "
-                   "time goes: section 2b.\n\n")
+                   "time goes: section 2b. With a recent tier (`jupyterhub_proxy_recent_tier`, off by default; the "
+                   "bench host's setting): the route goes to a second traefik that holds only the routes of the "
+                   "last moments and the hub's, which rebuilds those; the hub moves them to the main traefik in "
+                   "batches of 50 (or every 30 s), in the background: the 50 adds at once start one such move, "
+                   "which the later figures of that size share the cores with.\n\n")
     p = results.get("traefik_profile")
     if p:
         out += ["### 2b. Where an add goes in traefik (its CPU profile)\n\n",

@@ -4,7 +4,8 @@ Runs in the hub's environment on a converged host, with the hub stopped (so the
 routes are this script's alone), against the running proxy:
 
 - traefik: the proxy class and settings the hub's own configuration file sets
-  (so the figures are those of the routes the hub writes), and
+  (so the figures are those of the routes the hub writes); with --one-tier, without
+  its recent tier (jupyterhub_proxy_recent_tier) if it has one, and
 - chp: JupyterHub's ConfigurableHTTPProxy class against a configurable-http-proxy
   this script starts on loopback (--chp-command).
 
@@ -117,11 +118,13 @@ async def measure(proxy, kind, sizes, samples, concurrent):
     return results
 
 
-def traefik_proxy(config_file):
+def traefik_proxy(config_file, one_tier):
     from jupyterhub.app import JupyterHub
 
     app = JupyterHub()
     app.load_config_file(config_file)
+    if one_tier:
+        app.config.SharedRoutesTraefikProxy.recent_url = ""
     return app.proxy_class(config=app.config)
 
 
@@ -133,12 +136,13 @@ async def main():
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--chp-command", default="configurable-http-proxy")
+    parser.add_argument("--one-tier", action="store_true", help="traefik: every route in the main traefik")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
     chp = None
     if args.proxy == "traefik":
-        proxy = traefik_proxy(args.config)
+        proxy = traefik_proxy(args.config, args.one_tier)
     else:
         from jupyterhub.proxy import ConfigurableHTTPProxy
 

@@ -490,6 +490,16 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
     disk is replaced at every start (upstream keeps the first one it ever wrote, so
     a new password locked the hub out of traefik). Changes made while a write is
     pending go out in one write, and a new route is looked for after 10 ms, not 0.2 s.
+
+    With a recent tier (recent_url; jupyterhub_proxy_recent_tier), the hub keeps the same
+    routes in memory and writes each to one of two stores: a new route (and the hub's own)
+    to the recent traefik's, read by a traefik that holds a few dozen routes; a batch of
+    them (compact_routes, or the oldest after compact_seconds) is written to the main store,
+    and removed from the recent one once the main traefik serves every route of it. A route
+    the main tier has (an update) stays there. Either store is read back at a start, so
+    routes survive restarts of either traefik and of the hub; a route in both (a move cut
+    short) is the recent tier's. Ready means served by the traefik whose store holds the
+    route, and, for a route just deleted from the main store, gone from the main traefik.
     """
 
     compress = Bool(True, config=True, help="Compress text responses of every route (hub_route_compression).")
