@@ -95,6 +95,8 @@ class Traefik:
   address = "127.0.0.1:{self.api_port}"
 [api]
   dashboard = false
+[providers]
+  providersThrottleDuration = "0s"  # as the proxy role sets it
 [providers.file]
   directory = "{self.routes}"
   watch = true

@@ -528,6 +528,9 @@ def test_a_recent_tier_serves_new_routes_at_once_and_hands_them_to_the_main_trae
             assert reached(traefik, routespec(name) + "lab") == name
         assert stored(recent) == {"hub", *names} and stored(traefik) == set()
         every_url_reaches_its_own_target()
+        # A default certificate (traefik makes an RSA key at every change of a store without one).
+        default = json.loads((recent.routes / "rules.yaml").read_text())["tls"]["stores"]["default"]
+        assert "BEGIN CERTIFICATE" in open(default["defaultCertificate"]["certFile"]).read()
 
         # The client's address is the main traefik's to tell: forged X-Real-Ip never passes;
         # the hub still gets hub-origin, and no server sees the recent tier's header.

@@ -65,6 +65,10 @@ ORIGIN_HEADER = "X-Unopinionated-Proxy-Origin"
 RECENT_HEADER = "X-Unopinionated-Proxy-Tier"
 TO_RECENT = "jupyterhub-to-recent"
 RECENT_STRIP = "jupyterhub-recent-strip"
+# The recent traefik's default certificate, in its store. It serves no TLS, but a traefik
+# without one makes an RSA-2048 key at every change of its routes (traefik 3.7,
+# pkg/tls/tlsmanager.go): 50-70 ms of each add on the test host.
+RECENT_CERT = ("default-cert.pem", "default-key.pem")
 
 # The serversTransport of every https route when the hub runs with internal_ssl.
 INTERNAL_TRANSPORT = "jupyterhub-internal"
@@ -470,6 +474,29 @@ def internal_transport(directory, key_file, cert_file, ca_file):
             "certificates": [{"certFile": copies["certfile"], "keyFile": copies["keyfile"]}]}
 
 
+def recent_default_certificate(directory):
+    """A self-signed ECDSA certificate and key in ``directory`` (RECENT_CERT), made once, group-readable."""
+    cert_path, key_path = (os.path.join(directory, name) for name in RECENT_CERT)
+    if os.path.isfile(cert_path) and os.path.isfile(key_path):
+        return
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jupyterhub-recent-tier.invalid")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=36500)).sign(key, hashes.SHA256()))
+    write_group_readable(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))
+    write_group_readable(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
 # The keys of the routes a change of this task is for (_apply/_delete_dynamic_config):
 # per task, as concurrent changes wait on the proxy's mutex.
 _CHANGING = contextvars.ContextVar("unopinionated_jupyterhub_route_keys", default=None)
@@ -627,6 +654,8 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
                 self.app.internal_trust_bundles["proxy-client-ca"])
         if transports:
             http["serversTransports"] = transports
+        if self.tiered:
+            recent_default_certificate(os.path.dirname(os.path.abspath(self.recent_config_file)))
         for service in http.get("services", {}).values():  # routes read back: today's transport
             self._set_transport(service.get("loadBalancer", {}))
         await super()._setup_traefik_dynamic_config()
@@ -703,6 +732,8 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             view["routers"]["route_api"] = http["routers"]["route_api"]
         if http.get("serversTransports"):
             view["serversTransports"] = http["serversTransports"]
+        directory = os.path.dirname(os.path.abspath(self.recent_config_file))
+        cert, key = (os.path.join(directory, name) for name in RECENT_CERT)
         kept = {k: routes[k] for k in self._recent if k in routes}
         matcher = "Header(%s, %s) && " % (go_string(RECENT_HEADER), go_string(self.recent_token))
         for route in kept.values():
@@ -711,7 +742,8 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             router["middlewares"] = [RECENT_STRIP, *router.get("middlewares", [])]
             view["routers"][route["router"]] = router
             view["services"][route["service"]] = http["services"][route["service"]]
-        return {"http": view, "jupyterhub": {"routes": kept}}
+        return {"http": view, "jupyterhub": {"routes": kept},
+                "tls": {"stores": {"default": {"defaultCertificate": {"certFile": cert, "keyFile": key}}}}}
 
     async def add_route(self, routespec, target, data):
         """A new route (and the hub's own, always) goes to the recent tier; one the main tier has stays there."""
@@ -819,9 +851,11 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         the router and service are listed) took it as ready ("warning" serves, on part of its entry points).
         """
         key = traefik_utils.generate_alias(self.validate_routespec(routespec), "router")
-        recent = self.tiered and key in self._recent and key not in self._moving
 
         async def registered():
+            # Asked at each look: a move may take the route to the main tier meanwhile (which serves
+            # it before the recent one lets it go).
+            recent = self.tiered and key in self._recent
             status = await self._router_status(routespec, self.recent_api_url if recent else None)
             if status == "disabled":
                 raise RuntimeError(f"traefik disabled the router of {routespec}: see its journal")
