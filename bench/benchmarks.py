@@ -707,6 +707,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer samples: a check of the benchmarks themselves")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--merge", metavar="RESULTS_JSON",
+                        help="the other sections from an earlier full run's results (the document says which are whose)")
     args = parser.parse_args()
     quick = args.quick
     only = args.only.split(",")
@@ -731,6 +733,11 @@ def main():
         "past_visitors": lambda: past_visitors(host, hub_url, 1000 if quick else 10_000),
         "traefik_profile": lambda: traefik_profile("1000" if quick else "1000,5000", 10 if quick else 20),
     }
+    if args.merge:
+        earlier = Path(args.merge)
+        taken = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(earlier.stat().st_mtime))
+        results = {**json.loads(earlier.read_text()), "machine": results["machine"],
+                   "partial": f"Sections {', '.join(only)} from this run; the others from the full run of {taken}."}
     for name in SECTIONS:
         if name not in only:
             continue

@@ -149,7 +149,8 @@ def write(results, path):
            f"JupyterHub {m['jupyterhub']}, jupyterhub-traefik-proxy {m['jupyterhub_traefik_proxy']}, ",
            f"traefik {m['traefik']}, jupyterhub-systemdspawner {m['systemdspawner']}, ",
            f"configurable-http-proxy {m['configurable_http_proxy']} on node {m['node']}. ",
-           f"Run on {m['date']}{' with --quick (few samples)' if results.get('quick') else ''}.\n\n"]
+           f"Run on {m['date']}{' with --quick (few samples)' if results.get('quick') else ''}.",
+           f" {results['partial']}" if results.get("partial") else "", "\n\n"]
     targets = []
     header = len(out)
 
