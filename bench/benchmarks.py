@@ -332,8 +332,23 @@ def throughput(host, seconds):
     put(host, route_file, json.dumps(BENCH_ROUTE))
     host.check_output(f"chgrp {GROUP} {route_file} && chmod 0640 {route_file}")
     chp_unit, echo_unit, chp_token = "ujh-bench-chp", "ujh-bench-ws-echo", "bench-chp-api-token"
+    # With a recent tier: the same routes in its store too, under /bench-recent/ (through both traefiks,
+    # as the hub's pages and a server's first half minute go), matched on the main traefik's header.
+    recent_file = f"{BASE}/proxy/routes-recent/bench.yaml"
+    tiered = host.file(os.path.dirname(recent_file)).is_directory
+    if tiered:
+        token = host.check_output(f"cd /opt/bench && {HUB_ENV} -c 'from proxy_routes import traefik_proxy; "
+                                  f"print(traefik_proxy(\"{BASE}/jupyterhub_config.py\", False).recent_token)'")
+        header = f"Header(`X-Unopinionated-Proxy-Tier`, `{token.strip()}`) && "
+        recent_routes = json.loads(json.dumps(BENCH_ROUTE).replace("/bench", "/bench-recent"))
+        for router in recent_routes["http"]["routers"].values():
+            router["rule"] = header + router["rule"]
+        put(host, recent_file, json.dumps(recent_routes))
+        host.check_output(f"chgrp {GROUP}-routes {recent_file} && chmod 0640 {recent_file}")
     try:
         until(lambda: host.run("curl -skf https://127.0.0.1/bench/").rc == 0, timeout=30)
+        if tiered:
+            until(lambda: host.run("curl -skf https://127.0.0.1/bench-recent/").rc == 0, timeout=30)
         host.check_output(f"systemd-run --unit={echo_unit} --collect {WS} serve 8089")
         host.check_output(
             f"systemd-run --unit={chp_unit} --collect -E CONFIGPROXY_AUTH_TOKEN={chp_token} "
@@ -344,15 +359,20 @@ def throughput(host, seconds):
         host.check_output(f"curl -sf -X POST -H 'Authorization: token {chp_token}' "
                           "-d '{\"target\": \"http://127.0.0.1:8089\"}' http://127.0.0.1:18444/api/routes/bench-ws")
         rounds = {"traefik": [], "chp": [], "ws_traefik": [], "ws_chp": []}
+        http = [("traefik", "https://127.0.0.1/bench/"), ("chp", "https://127.0.0.1:18443/bench/")]
+        ws = [("ws_traefik", "wss://127.0.0.1/bench-ws/"), ("ws_chp", "wss://127.0.0.1:18443/bench-ws/")]
+        if tiered:
+            http.append(("traefik_recent", "https://127.0.0.1/bench-recent/"))
+            ws.append(("ws_traefik_recent", "wss://127.0.0.1/bench-recent-ws/"))
         for _ in range(2):  # interleaved, so drift hits both alike
-            rounds["traefik"].append(wrk(host, "https://127.0.0.1/bench/", seconds))
-            rounds["chp"].append(wrk(host, "https://127.0.0.1:18443/bench/", seconds))
+            for name, url in http:
+                rounds.setdefault(name, []).append(wrk(host, url, seconds))
         for _ in range(2):
-            for name, url in (("ws_traefik", "wss://127.0.0.1/bench-ws/"), ("ws_chp", "wss://127.0.0.1:18443/bench-ws/")):
-                rounds[name].append(json.loads(host.check_output(f"{WS} run {url} {seconds} 16")))
+            for name, url in ws:
+                rounds.setdefault(name, []).append(json.loads(host.check_output(f"{WS} run {url} {seconds} 16")))
         return rounds
     finally:
-        host.run(f"rm -f {route_file}; systemctl stop {chp_unit} {echo_unit}")
+        host.run(f"rm -f {route_file} {recent_file}; systemctl stop {chp_unit} {echo_unit}")
 
 
 # -- 4. the ephemeral visitor --------------------------------------------------

@@ -374,7 +374,10 @@ class TLSBackend(Backend):
         self.url = self.url.replace("http://", "https://")
 
 
-def test_with_internal_ssl_traefik_reaches_servers_over_tls_with_jupyterhubs_certificates(traefik, tmp_path):
+@pytest.mark.parametrize("tiers", [1, 2])
+def test_with_internal_ssl_traefik_reaches_servers_over_tls_with_jupyterhubs_certificates(traefik, tmp_path, tiers,
+                                                                                          request):
+    # With a recent tier (tiers=2) the routes are the recent traefik's, reached through the main one.
     from certipy import Certipy
 
     certipy = Certipy(store_dir=str(tmp_path / "internal-ssl"))
@@ -394,29 +397,35 @@ def test_with_internal_ssl_traefik_reaches_servers_over_tls_with_jupyterhubs_cer
                                                                  "cafile": client["cert"]}})
 
     async def start_and_add():
-        proxy = hub_proxy(traefik)
+        proxy = tiered_proxy(traefik, recent, compact_routes=1000) if recent else hub_proxy(traefik)
         proxy.app = app
         await proxy._start_future
+        if recent:
+            await proxy.add_route("/", backends["plain"].url, {"hub": True})
         for name, backend in backends.items():
             await proxy.add_route(routespec(name), backend.url, {"user": name})
         return proxy
 
+    recent = request.getfixturevalue("recent") if tiers == 2 else None
+    store = (recent or traefik).routes  # where the routes are (the copies of the certificates: the main store)
     proxy = asyncio.run(start_and_add())
     # traefik showed the proxy-client certificate and trusted alice's server (JupyterHub's CAs).
     wait_until(lambda: reached(traefik, "/user/alice/lab") == "alice", what="traefik to reach a TLS server")
     # A server whose certificate no JupyterHub CA signed is not believed; plain http stays plain.
     assert reached(traefik, "/user/mallory/lab") == 500
     assert reached(traefik, "/user/plain/lab") == "plain"
-    routes = GroupReadableRoutes(str(traefik.routes / "rules.yaml")).load()
-    transports = json.loads((traefik.routes / "rules.yaml").read_text())["http"]["serversTransports"]
+    routes = GroupReadableRoutes(str(store / "rules.yaml")).load()
+    transports = json.loads((store / "rules.yaml").read_text())["http"]["serversTransports"]
     assert list(transports) == [proxy_module.INTERNAL_TRANSPORT]
     # traefik (the directory's group) reads copies; JupyterHub's own files stay where they were.
     for path in [*transports[proxy_module.INTERNAL_TRANSPORT]["rootCAs"],
                  *transports[proxy_module.INTERNAL_TRANSPORT]["certificates"][0].values()]:
         assert os.path.dirname(path) == str(traefik.routes) and os.stat(path).st_mode & 0o777 == 0o640
     services = {route["data"]["user"]: routes["http"]["services"][route["service"]]["loadBalancer"]
-                for route in routes["jupyterhub"]["routes"].values()}
+                for route in routes["jupyterhub"]["routes"].values() if "user" in route["data"]}
     assert "serversTransport" not in services["plain"] and services["alice"]["serversTransport"]
+    if tiers == 2:
+        return
 
     # The hub restarted without internal_ssl: no route keeps a transport that is gone.
     async def restart_plain():
