@@ -28,6 +28,10 @@ def render(**overrides):
         "hub_route_compression": True,
         "hub_db_url": "",
         "jupyterhub_proxy_api_port": 8099,
+        "jupyterhub_proxy_recent_tier": False,
+        "jupyterhub_proxy_recent_port": 8097,
+        "jupyterhub_proxy_recent_api_port": 8098,
+        "__jupyterhub_recent_routes_dir": "/srv/hub/proxy/routes-recent",
         "hub_metrics_enabled": False,
         "hub_authenticator": "",
         "hub_internal_ssl": False,
@@ -47,6 +51,15 @@ def test_base_config_renders_to_valid_python_with_sqlite_by_default():
     assert "sqlite:///" in source
     assert "cleanup_servers = False" in source
     assert "should_start = False" in source
+
+
+def test_the_recent_tier_is_set_only_when_asked_for():
+    assert "recent_url" not in render()
+    source = render(jupyterhub_proxy_recent_tier=True)
+    ast.parse(source)
+    assert 'c.SharedRoutesTraefikProxy.recent_url = "http://127.0.0.1:8097"' in source
+    assert 'c.SharedRoutesTraefikProxy.recent_api_url = "http://127.0.0.1:8098"' in source
+    assert 'c.SharedRoutesTraefikProxy.recent_config_file = "/srv/hub/proxy/routes-recent/rules.yaml"' in source
 
 
 def test_base_config_reads_an_external_database_from_beside_itself_not_from_the_template():
