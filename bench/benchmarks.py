@@ -264,11 +264,16 @@ def converge_floor(image):
 
 # -- 2. proxy ----------------------------------------------------------------
 
+def recent_tier(host):
+    """Whether the host runs the recent tier (jupyterhub_proxy_recent_tier): its store is there."""
+    return host.file(f"{BASE}/proxy/routes-recent").is_directory
+
+
 def routes(host, sizes, samples):
     host.check_output("systemctl stop jupyterhub.service")  # the routes are the benchmark's alone
     try:
         results = {}
-        tiered = "recent_url" in host.check_output(f"cat {BASE}/jupyterhub_config.py")
+        tiered = recent_tier(host)
         # The host's own setting first; with a recent tier, also without it (the collection's default).
         for key, args in (("traefik", "--proxy traefik"), ("traefik_one_tier", "--proxy traefik --one-tier"),
                           ("chp", "--proxy chp")):
@@ -335,7 +340,7 @@ def throughput(host, seconds):
     # With a recent tier: the same routes in its store too, under /bench-recent/ (through both traefiks,
     # as the hub's pages and a server's first half minute go), matched on the main traefik's header.
     recent_file = f"{BASE}/proxy/routes-recent/bench.yaml"
-    tiered = host.file(os.path.dirname(recent_file)).is_directory
+    tiered = recent_tier(host)
     if tiered:
         token = host.check_output(f"cd /opt/bench && {HUB_ENV} -c 'from proxy_routes import traefik_proxy; "
                                   f"print(traefik_proxy(\"{BASE}/jupyterhub_config.py\", False).recent_token)'")

@@ -474,9 +474,8 @@ def internal_transport(directory, key_file, cert_file, ca_file):
             "certificates": [{"certFile": copies["certfile"], "keyFile": copies["keyfile"]}]}
 
 
-def recent_default_certificate(directory):
-    """A self-signed ECDSA certificate and key in ``directory`` (RECENT_CERT), made once, group-readable."""
-    cert_path, key_path = (os.path.join(directory, name) for name in RECENT_CERT)
+def recent_default_certificate(cert_path, key_path):
+    """A self-signed ECDSA certificate and key at these paths (the recent store's), made once, group-readable."""
     if os.path.isfile(cert_path) and os.path.isfile(key_path):
         return
     import datetime
@@ -569,6 +568,12 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             self._recent_handler = GroupReadableRoutes(self.recent_config_file, shards=1)
         return self._recent_handler
 
+    @property
+    def _recent_certificate(self):
+        """The recent traefik's default certificate and key (RECENT_CERT), in its store."""
+        directory = os.path.dirname(os.path.abspath(self.recent_config_file))
+        return tuple(os.path.join(directory, name) for name in RECENT_CERT)
+
     @staticmethod
     def _pinned(route):
         """The hub's own route ("/", "host/"): it stays in the recent tier, behind every other."""
@@ -581,13 +586,14 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             return config
         routes, http = config["jupyterhub"]["routes"], config["http"]
         recent = self.recent_handler.load()
-        for key, route in recent.get("jupyterhub", {}).get("routes", {}).items():
+        recent_routes = recent.get("jupyterhub", {}).get("routes", {})
+        for key, route in recent_routes.items():
             routes[key] = route
             for kind in ("routers", "services"):
                 http[kind][route[kind[:-1]]] = recent["http"][kind][route[kind[:-1]]]
         now = time.monotonic()
         for key, route in routes.items():  # a route in both (a move cut short) is served by the recent tier
-            if key in recent.get("jupyterhub", {}).get("routes", {}) or self._pinned(route):
+            if key in recent_routes or self._pinned(route):
                 self._recent[key] = now
         return config
 
@@ -655,7 +661,7 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         if transports:
             http["serversTransports"] = transports
         if self.tiered:
-            recent_default_certificate(os.path.dirname(os.path.abspath(self.recent_config_file)))
+            recent_default_certificate(*self._recent_certificate)
         for service in http.get("services", {}).values():  # routes read back: today's transport
             self._set_transport(service.get("loadBalancer", {}))
         await super()._setup_traefik_dynamic_config()
@@ -732,8 +738,7 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             view["routers"]["route_api"] = http["routers"]["route_api"]
         if http.get("serversTransports"):
             view["serversTransports"] = http["serversTransports"]
-        directory = os.path.dirname(os.path.abspath(self.recent_config_file))
-        cert, key = (os.path.join(directory, name) for name in RECENT_CERT)
+        cert, key = self._recent_certificate
         kept = {k: routes[k] for k in self._recent if k in routes}
         matcher = "Header(%s, %s) && " % (go_string(RECENT_HEADER), go_string(self.recent_token))
         for route in kept.values():
