@@ -1,0 +1,51 @@
+# Copyright: unopinionated.jupyterhub developers
+# BSD 3-Clause License (see LICENSE)
+"""Look at something on the host with one command, without sending a Python module."""
+
+from __future__ import annotations
+
+import shlex
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.action import ActionBase
+
+
+def command_line(argv, stdin=None):
+    """``argv`` as one line of the host's POSIX shell, each word quoted (nothing in it is split or
+    expanded); without ``stdin`` the command reads /dev/null."""
+    if not isinstance(argv, list) or not argv or not all(isinstance(word, str) for word in argv):
+        raise AnsibleActionFail("look needs argv: a non-empty list of strings (now %r)" % (argv,))
+    if any("\0" in word for word in argv):
+        raise AnsibleActionFail("look: a word of argv holds a NUL byte, which no command line can carry")
+    if stdin is not None and not isinstance(stdin, str):
+        raise AnsibleActionFail("look: stdin must be text (now %s)" % type(stdin).__name__)
+    line = " ".join(shlex.quote(word) for word in argv)
+    return line if stdin is not None else line + " </dev/null"
+
+
+class ActionModule(ActionBase):
+    """Runs the command in the connection's own shell session (as a pipelined module is); where
+    the connection does not pipeline, the module of the same name runs it."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("argv", "stdin"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        argv = self._task.args.get("argv")
+        stdin = self._task.args.get("stdin")
+        line = command_line(argv, stdin)
+        if not self._connection.is_pipelining_enabled():
+            result.update(self._execute_module(module_name="unopinionated.jupyterhub.look",
+                                               module_args={"argv": argv, "stdin": stdin}, task_vars=task_vars))
+            return result
+        # Always some input: a connection gives a command without any a terminal, which would merge
+        # its stderr into its stdout (and end lines with CR).
+        done = self._low_level_execute_command(line, in_data=to_bytes(stdin if stdin is not None else "\n"))
+        out, err = done["stdout"].rstrip("\r\n"), done["stderr"].rstrip("\r\n")  # as ansible.builtin.command
+        result.update(rc=done["rc"], stdout=out, stderr=err, stdout_lines=out.splitlines(), stderr_lines=err.splitlines(),
+                      changed=False, cmd=argv)
+        if done["rc"] != 0:
+            result.update(failed=True, msg="non-zero return code")
+        return result
