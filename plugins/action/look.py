@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
@@ -22,6 +24,33 @@ def command_line(argv, stdin=None):
         raise AnsibleActionFail("look: stdin must be text (now %s)" % type(stdin).__name__)
     line = " ".join(shlex.quote(word) for word in argv)
     return line if stdin is not None else line + " </dev/null"
+
+
+def host_python(action, task_vars):
+    """The Python the host's modules run with (ansible_python_interpreter, the configured one, or the
+    one discovered for this host); None where it is not known yet."""
+    value = task_vars.get("ansible_python_interpreter") or C.config.get_config_value("INTERPRETER_PYTHON",
+                                                                                     variables=task_vars)
+    if not value or str(value).startswith("auto"):
+        value = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
+    return action._templar.template(value) if value else None
+
+
+def look_with_script(action, task_vars, script, request):
+    """What ``script`` (the text of a standard-library-only Python file) prints as JSON when the host's
+    Python runs it with ``request`` as JSON on its stdin; None where this cannot be asked in one round
+    trip (the connection does not pipeline, no Python known yet) or the script did not answer."""
+    python = host_python(action, task_vars)
+    if not python or not action._connection.is_pipelining_enabled():
+        return None
+    done = action._low_level_execute_command(command_line([python, "-I", "-c", script], ""),
+                                             in_data=to_bytes(json.dumps(request)))
+    if done["rc"] != 0:
+        return None
+    try:
+        return {"answer": json.loads(done["stdout"])}
+    except ValueError:
+        return None
 
 
 class ActionModule(ActionBase):

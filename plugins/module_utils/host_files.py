@@ -6,6 +6,9 @@ Shared by the modules files (which writes) and hub_lifecycle (which compares bef
 A path is looked at with lstat and opened with O_NOFOLLOW: a link that a less privileged
 account planted where a file goes is replaced by the file (a rename over it), never written
 through; where a directory goes it stops the run, naming the path.
+
+Only the standard library: the files action also runs this file on the host as a plain script
+(``python3 -I -c``, the entries on stdin) to look whether its module has anything to do.
 """
 
 from __future__ import annotations
@@ -190,3 +193,42 @@ def remove(path):
         shutil.rmtree(path)
     else:
         os.unlink(path)
+
+
+def entry_differs(entry, check_mode=False):
+    """Why the path of a files entry ({path, state, content, owner, group, mode, keep_existing}, as
+    the files module takes them) is not as it asks; None when it is. Refused where it must not be touched."""
+    path, state = entry["path"], entry.get("state") or "file"
+    want = {key: entry.get(key) for key in ("owner", "group", "mode")}
+    if state == "absent":
+        return "present" if os.path.lexists(path) else None
+    if state == "directory":
+        return directory_differs(path, want, entry.get("keep_existing") or False)
+    if state == "attributes":
+        if check_mode and not os.path.lexists(path):
+            return "missing"  # an earlier task makes it, but not in check mode
+        if not os.path.isfile(path) or os.path.islink(path):
+            raise Refused("%s is not a regular file (state=attributes sets only the owner, group and mode "
+                          "of one made earlier)" % path)
+        return differs(path, None, want)
+    return differs(path, (entry.get("content") or "").encode(), want)
+
+
+def look(entries):
+    """[path, why] of the first entry that is not as it asks (or that the module would refuse: the
+    module says why); None when every one is."""
+    for entry in entries:
+        try:
+            why = entry_differs(entry)
+        except (Refused, KeyError, ValueError, OSError):
+            return [entry["path"], "refused"]
+        if why is not None:
+            return [entry["path"], why]
+    return None
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(look(json.load(sys.stdin))))

@@ -97,27 +97,8 @@ changed_paths:
   type: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import host_files
-
-
-def why_not(module, entry):
-    """Why the entry's path is not as it asks; None when it is."""
-    want = {key: entry.get(key) for key in ("owner", "group", "mode")}
-    if entry["state"] == "absent":
-        return "present" if os.path.lexists(entry["path"]) else None
-    if entry["state"] == "directory":
-        return host_files.directory_differs(entry["path"], want, entry["keep_existing"])
-    if entry["state"] == "attributes":
-        if module.check_mode and not os.path.lexists(entry["path"]):
-            return "missing"  # an earlier task makes it, but not in check mode
-        if not os.path.isfile(entry["path"]) or os.path.islink(entry["path"]):
-            raise host_files.Refused("%s is not a regular file (state=attributes sets only the owner, group and mode "
-                                     "of one made earlier)" % entry["path"])
-        return host_files.differs(entry["path"], None, want)
-    return host_files.differs(entry["path"], entry["content"].encode(), want)
 
 
 def make(module, entry):
@@ -170,7 +151,7 @@ def main():
     changed, diffs = {}, []
     for entry in module.params["entries"]:
         try:
-            why = why_not(module, entry)
+            why = host_files.entry_differs(entry, module.check_mode)
             if why is None:
                 continue
             if not module.check_mode:

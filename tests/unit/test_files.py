@@ -5,7 +5,9 @@ through a link that a less privileged account planted."""
 import json
 import os
 import stat
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 from conftest import run_playbook
@@ -206,3 +208,93 @@ def test_the_module_stops_at_a_file_that_fails_validation_naming_it(tmp_path):
     assert rc == 2 and result is None, output[-3000:]
     assert f"{tmp_path / 'bad.toml'}: validation failed" in output
     assert (tmp_path / "first").exists() and not (tmp_path / "bad.toml").exists() and not (tmp_path / "never").exists()
+
+
+# What the files action's look (host_files.py run on the host as a script) must never miss: each
+# case is the entry and how its path is found; the action (pipelining: the look, then the module
+# only where the look finds something to do) and the module alone must end the same way.
+LOOK_CASES = {
+    "settled file": ({"content": "same\n", "mode": "0644"}, "same"),
+    "missing file": ({"content": "new\n", "mode": "0644"}, None),
+    "other content": ({"content": "new\n", "mode": "0644"}, "old"),
+    "other mode": ({"content": "same\n", "mode": "0600"}, "same"),
+    "other owner": ({"content": "same\n", "mode": "0644", **OTHER}, "same"),
+    "unknown owner": ({"content": "same\n", "mode": "0644", "owner": "no-such-user-ujh"}, "same"),
+    "link where a file goes": ({"content": "same\n", "mode": "0644"}, "link"),
+    "settled directory": ({"state": "directory", "mode": "0755"}, "directory"),
+    "missing directory": ({"state": "directory", "mode": "0755"}, None),
+    "other directory mode": ({"state": "directory", "mode": "0700"}, "directory"),
+    "link where a directory goes": ({"state": "directory", "mode": "0755"}, "link"),
+    "absent and present": ({"state": "absent"}, "same"),
+    "absent and gone": ({"state": "absent"}, None),
+    "attributes settled": ({"state": "attributes", "mode": "0644"}, "same"),
+    "attributes differ": ({"state": "attributes", "mode": "0640"}, "same"),
+    "attributes of a link": ({"state": "attributes", "mode": "0644"}, "link"),
+}
+
+
+def look_cases(root):
+    """Every case's path made as the case says, under root; the entries, by case."""
+    root.mkdir()
+    (root / "target").write_text("same\n")
+    os.chmod(root / "target", 0o644)
+    entries = {}
+    for number, (case, (entry, found)) in enumerate(LOOK_CASES.items()):
+        path = root / str(number)
+        if found in ("same", "old"):
+            path.write_text("same\n" if found == "same" else "old\n")
+            os.chmod(path, 0o644)
+        elif found == "directory":
+            path.mkdir()
+            os.chmod(path, 0o755)
+        elif found == "link":
+            path.symlink_to(root / "target")
+        entries[case] = dict(entry, path=str(path))
+    return entries
+
+
+def test_the_action_looks_first_and_ends_as_the_module_alone_would(tmp_path):
+    ends = {}
+    for pipelining in (True, False):
+        root = tmp_path / ("action" if pipelining else "module")
+        entries = look_cases(root)
+        playbook = tmp_path / "look.yml"
+        playbook.write_text(textwrap.dedent("""\
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - unopinionated.jupyterhub.files:
+                    entries: ["{{{{ item.value }}}}"]
+                  loop: "{{{{ cases | dict2items }}}}"
+                  register: results
+                  ignore_errors: true
+                - ansible.builtin.copy:
+                    content: "{{{{ results.results | map(attribute='item.key')
+                                   | zip(results.results | map(attribute='changed'),
+                                         results.results | map(attribute='failed', default=false)) | to_json }}}}"
+                    dest: {out}
+                    mode: "0600"
+            """).format(out=root / "ends.json"))
+        done = run_playbook(playbook, "-vvv", "-e", json.dumps({"cases": entries, "ansible_pipelining": pipelining}))
+        assert done.returncode == 0, done.stdout[-3000:]
+        # The look ran (the host's Python with -I -c) only where the connection pipelines.
+        assert ("-I -c" in done.stdout) == pipelining
+        ends[pipelining] = ({case: (changed, failed) for case, changed, failed in json.loads((root / "ends.json").read_text())},
+                            {name: (os.path.lexists(root / name), os.path.islink(root / name),
+                                    mode_of(root / name) if os.path.lexists(root / name) else None)
+                             for name in sorted(os.listdir(root)) if name != "ends.json"})
+    assert ends[True] == ends[False]
+    changed_or_failed = {case for case, (changed, failed) in ends[True][0].items() if changed or failed}
+    assert changed_or_failed == set(LOOK_CASES) - {"settled file", "settled directory", "absent and gone",
+                                                   "attributes settled"}
+
+
+def test_the_look_runs_as_a_plain_script_with_the_standard_library_only(tmp_path):
+    entries = look_cases(tmp_path / "cases")
+    script = (Path(host_files.__file__)).read_text()
+    settled = [entries["settled file"], entries["settled directory"], entries["absent and gone"]]
+    for given, answer in ((settled, None), (settled + [entries["other mode"]], [entries["other mode"]["path"], "mode"]),
+                          ([entries["link where a directory goes"]], [entries["link where a directory goes"]["path"], "refused"])):
+        done = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", script], input=json.dumps(given), capture_output=True,
+                              text=True, check=True)
+        assert json.loads(done.stdout) == answer
