@@ -195,6 +195,12 @@ def remove(path):
         os.unlink(path)
 
 
+def attributes(entry, defaults):
+    """Owner, group and mode of a hub_lifecycle entry: its own, else its kind's default."""
+    default = defaults.get(entry.get("kind"), {})
+    return {key: entry[key] if entry.get(key) is not None else default.get(key) for key in ("owner", "group", "mode")}
+
+
 def entry_differs(entry, check_mode=False):
     """Why the path of a files entry ({path, state, content, owner, group, mode, keep_existing}, as
     the files module takes them) is not as it asks; None when it is. Refused where it must not be touched."""

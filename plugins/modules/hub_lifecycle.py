@@ -203,19 +203,15 @@ warnings_from_trial:
 
 import base64
 import glob
-import hashlib
 import inspect
 import json
 import os
 import pwd
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 import tempfile
 import time
-from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import host_files, hub_health, hub_trial
@@ -234,10 +230,7 @@ def read(path):
 differs = host_files.differs
 
 
-def attributes(entry, defaults):
-    """Owner, group and mode of an entry: its own, else its kind's default."""
-    default = defaults.get(entry.get("kind"), {})
-    return {key: entry[key] if entry.get(key) is not None else default.get(key) for key in ("owner", "group", "mode")}
+attributes = host_files.attributes
 
 
 def compare(entries, remove, defaults):
@@ -419,43 +412,11 @@ def trial(module, staged_files):
 
 def probe(module):
     p = module.params
-    url = urlsplit(p["url"])
-    request = "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (url.path or "/", url.netloc)
-    expected = None
-    if p["certificate"] and os.path.exists(p["certificate"]):
-        with open(p["certificate"]) as f:
-            expected = hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # which certificate is served is checked below, by fingerprint
     deadline = time.monotonic() + p["timeout"]
     while True:
-        try:
-            with socket.create_connection(("127.0.0.1", p["port"]), timeout=10) as raw:
-                with context.wrap_socket(raw, server_hostname=url.hostname) as tls:
-                    served = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
-                    tls.sendall(request.encode())
-                    response = b""
-                    while len(response) < 65536:
-                        chunk = tls.recv(4096)
-                        if not chunk:
-                            break
-                        response += chunk
-            status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else None
-            if expected and served != expected:
-                problem = ("traefik serves a certificate other than %s for %s (sha256 %s): is the "
-                           "certificate or its key wrong? See journalctl -u jupyterhub-proxy"
-                           % (p["certificate"], url.hostname, served))
-            elif status != 200:
-                problem = ("%s answered HTTP %s through traefik: is the hub up (journalctl -u jupyterhub), and "
-                           "its route in traefik (journalctl -u jupyterhub-proxy)?" % (url.path, status))
-            else:
-                module.exit_json(changed=False, certificate_sha256=served, status=status)
-        except ssl.SSLError as error:
-            problem = ("traefik completes no TLS handshake for %s (%s): is the certificate %s or its key wrong? "
-                       "See journalctl -u jupyterhub-proxy" % (url.hostname, error, p["certificate"]))
-        except (OSError, ValueError, IndexError) as error:
-            problem = "no answer through traefik on port %s: %s" % (p["port"], error)
+        problem, served, status = hub_health.probe(p["url"], p["port"], p["certificate"])
+        if problem is None:
+            module.exit_json(changed=False, certificate_sha256=served, status=status)
         if time.monotonic() > deadline:
             module.fail_json(msg="The hub is not reachable as users reach it (%s): %s" % (p["url"], problem))
         time.sleep(1)

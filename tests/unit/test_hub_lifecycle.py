@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from conftest import COLLECTIONS, run_playbook
 
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import hub_trial
@@ -182,11 +183,14 @@ def test_only_the_contents_are_hidden_from_ansibles_output(tmp_path):
     assert not os.path.exists(f"{directory}/previous-config.json")
 
 
-def test_a_quiet_entry_that_differs_is_reported_but_neither_tried_nor_a_change(tmp_path):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["action", "module"])
+@pytest.mark.parametrize("announced", ["<b>new</b>\n", "old\n"], ids=["differs", "as asked"])
+def test_a_quiet_entry_that_differs_is_reported_but_neither_tried_nor_a_change(tmp_path, pipelining, announced):
     """The announcement (hub_announcement): compared with the configuration, written by the role
     without a restart. Here the configuration is as asked and the announcement is not: the task
     reports no change (no restart), runs no trial (the base configuration does not even load), and
-    names the announcement with the attributes to write it with."""
+    names the announcement with the attributes to write it with. Where the connection pipelines, the
+    action looks first and runs the module only where something differs: the same answers."""
     (tmp_path / "hub").mkdir()
     directory = staged(tmp_path / "hub")
     config = f"{directory}/jupyterhub_config.py"
@@ -200,17 +204,24 @@ def test_a_quiet_entry_that_differs_is_reported_but_neither_tried_nor_a_change(t
         {"unopinionated.jupyterhub.hub_lifecycle": {
             "base_config": config, "python": "/nonexistent/python", "user": ME,
             "entries": [{"kind": "config", "path": config, "content": content}],
-            "quiet": [{"kind": "branding", "path": str(announcement), "content": "<b>new</b>\n"}],
+            "quiet": [{"kind": "branding", "path": str(announcement), "content": announced}],
             "defaults": {"config": {"owner": ME, "group": MY_GROUP, "mode": "0640"},
                          "branding": {"owner": ME, "group": MY_GROUP, "mode": "0644"}},
             "backup": f"{directory}/previous-config.json"},
          "register": "trial"},
         {"ansible.builtin.assert": {"that": [
             "trial is not changed", "trial.changed_paths == {}",
-            f"trial.quiet_paths == {{{str(announcement)!r}: 'content'}}",
-            f"trial.attributes[{str(announcement)!r}].mode == '0644'"]}}]}]))
-    result = run_playbook(playbook)
+            f"trial.quiet_paths == {{{str(announcement)!r}: 'content'}}" if "new" in announced else "trial.quiet_paths == {}",
+            f"trial.attributes[{str(announcement)!r}].mode == '0644'" if "new" in announced else "trial.attributes == {}"]}}]}]))
+    announcement.chmod(0o644)
+    os.chmod(directory, 0o755)
+    result = run_playbook(playbook, "-vvv", "-e", f"ansible_pipelining={pipelining}")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    # The look (host_files.py, -I -c) runs only where the connection pipelines; the module (the
+    # interpreter alone, the module on its stdin) only where something differs.
+    assert ("python3 -I -c" in result.stdout) == pipelining
+    module_ran = re.search(r"EXEC /bin/sh -c '\S*python3 && sleep 0'", result.stdout) or "AnsiballZ_hub_lifecycle" in result.stdout
+    assert bool(module_ran) == ("new" in announced or not pipelining)
     assert announcement.read_text() == "old\n"  # the role writes it, not the trial
     assert not os.path.exists(f"{directory}/previous-config.json")
 
