@@ -93,3 +93,26 @@ def test_whether_a_venv_sees_the_systems_packages_is_read_from_its_pyvenv_cfg(tm
     assert venv_check.system_site_packages(str(tmp_path)) is False
     (tmp_path / "pyvenv.cfg").write_text("home = /usr/bin\nInclude-System-Site-Packages=True\nversion = 3.11.2\n")
     assert venv_check.system_site_packages(str(tmp_path)) is True
+
+
+def test_a_converged_environment_is_read_from_its_directory_names_alone(tmp_path):
+    """The metadata of every distribution (importlib.metadata: 0.1 s for a users' environment) is read
+    only where the names of the .dist-info directories do not show every pin."""
+    site = tmp_path / "site"
+    (site / "plain_pkg-1.0.dist-info").mkdir(parents=True)
+    (site / "plain_pkg-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: plain-pkg\nVersion: 1.0\n")
+    # A directory named otherwise than its metadata: the name says 2.0, the metadata too, and 2.0 is pinned.
+    (site / "Odd.Name-2.0.dist-info").mkdir()
+    (site / "Odd.Name-2.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: odd-name\nVersion: 2.0\n")
+    (site / "legacy-3.0-py3.11.egg-info").mkdir()
+    (site / "legacy-3.0-py3.11.egg-info" / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: legacy\nVersion: 3.0\n")
+
+    def run(lock):
+        code = f"import sys; sys.path.insert(0, {str(site)!r}); exec(compile(open({str(SCRIPT)!r}).read(), 'v', 'exec'))"
+        result = subprocess.run([sys.executable, "-I", "-X", "importtime", "-c", code, "x"], input=lock,
+                                capture_output=True, text=True, check=True, timeout=60)
+        return json.loads(result.stdout)["missing"], "importlib.metadata" in result.stderr
+
+    assert run("plain-pkg==1.0\nodd.name==2.0\n") == ([], False)
+    assert run("plain_pkg==1.0\nlegacy==3.0\n") == ([], True)  # an egg-info: the metadata says it is there
+    assert run("plain-pkg==1.1\n") == (["plain-pkg==1.1"], True)

@@ -23,7 +23,6 @@ import os
 import re
 import sys
 import sysconfig
-from importlib import metadata
 
 HASH = re.compile(r"\s+--hash[=\s]\S+")
 # NAME[extras]==VERSION [; marker]: a version of PEP 440's characters only, ending the entry
@@ -89,6 +88,8 @@ def wanted(lines):
 
 def installed_distributions():
     """{normalized name: (name, version)} of this interpreter's environment."""
+    from importlib import metadata  # 25 ms to import, and every distribution's metadata read: when needed
+
     # In sys.path order, the first of a name wins, as for imports: a venv that also sees the
     # system's site-packages (the users' env, for pip install --user) must be judged by its own.
     installed = {}
@@ -97,9 +98,27 @@ def installed_distributions():
     return installed
 
 
+def dist_info_versions():
+    """{normalized name: version} read from the names of the .dist-info directories on sys.path
+    (NAME-VERSION.dist-info, as installers name them), the first of a name winning: a look of a few
+    milliseconds that can only miss what it cannot read from a name (then the metadata decides)."""
+    found = {}
+    for directory in sys.path:
+        try:
+            entries = os.listdir(directory or ".")
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith(".dist-info"):
+                name, separator, version = entry[:-len(".dist-info")].partition("-")
+                if separator and name and version:
+                    found.setdefault(normalize(name), version)
+    return found
+
+
 def main(argv, stdin):
-    installed = installed_distributions()
     if argv == ["--lock"]:
+        installed = installed_distributions()
         hashes = {(name, version): [h.strip() for h in HASH.findall(line)] for line, name, version in wanted(stdin)}
         print("# The hub environment as installed (written back by unopinionated.jupyterhub:")
         print("# hub_venv_lock_write_back). Commit it and set hub_venv_requirements_file to it:")
@@ -108,8 +127,13 @@ def main(argv, stdin):
             if key not in ("pip", "setuptools", "wheel"):
                 print(" \\\n    ".join([f"{name}=={version}"] + hashes.get((key, version), [])))
         return
-    missing = [pin for pin, name, version in wanted(stdin)
-               if name is None or installed.get(name, (None, None))[1] != version]
+    pinned = list(wanted(stdin))
+    found = dist_info_versions()
+    missing = [pin for pin, name, version in pinned if name is None or found.get(name) != version]
+    if missing:  # what the directories' names did not show: the distributions' metadata decides
+        installed = installed_distributions()
+        missing = [pin for pin, name, version in pinned
+                   if name is None or installed.get(name, (None, None))[1] != version]
     # The collection's .pth file (argv[0]: its wanted content): where it goes, and is it there?
     pth = os.path.join(sysconfig.get_paths()["purelib"], "unopinionated_jupyterhub.pth")
     try:
