@@ -20,6 +20,12 @@ options:
     type: list
     elements: str
     required: true
+  lock:
+    description:
+      - The hub environment's lock (text). Packages it pins are left out, so that a package the lock pins is
+        never removed because the role that recorded it is no longer chosen (C(jupyterhub-systemdspawner)).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""

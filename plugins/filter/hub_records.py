@@ -71,8 +71,13 @@ def hub_record_paths(records, roots):
     return paths
 
 
-def hub_record_packages(records):
-    return [path for kind, path in map(_split, records) if kind == "hub_package" and path]
+def hub_record_packages(records, lock=""):
+    """The package names of hub_package records, but for those the hub environment's own lock pins
+    (they stay in the environment whichever role recorded them)."""
+    from ansible_collections.unopinionated.jupyterhub.plugins.filter.known_hashes import lock_version
+
+    return [path for kind, path in map(_split, records)
+            if kind == "hub_package" and path and not (lock and lock_version(lock, path))]
 
 
 class FilterModule:

@@ -51,3 +51,12 @@ def test_a_record_never_makes_root_remove_anything_outside_its_roots():
 
 def test_only_package_records_name_packages():
     assert hub_record_packages(["file:/etc/x", "hub_package:", "hub_package:batchspawner", "junk"]) == ["batchspawner"]
+
+
+def test_a_package_the_hubs_own_lock_pins_is_never_stale():
+    """jupyterhub-systemdspawner is in the hub's lock: a hub that moves from SystemdSpawner to
+    SlurmSpawner keeps it (removing it would make the next converge install it again)."""
+    lock = (ROOT / "roles" / "hub" / "files" / "requirements.txt").read_text()
+    records = ["hub_package:jupyterhub-systemdspawner", "hub_package:batchspawner", "hub_package:Jupyterhub_SystemdSpawner"]
+    assert hub_record_packages(records, lock=lock) == ["batchspawner"]
+    assert hub_record_packages(records) == ["jupyterhub-systemdspawner", "batchspawner", "Jupyterhub_SystemdSpawner"]
