@@ -10,10 +10,12 @@ short_description: The directories and regular files a find printed, each with i
 version_added: 0.4.0
 author: unopinionated.jupyterhub developers (@unopinionated)
 description:
-  - Used by the C(hub) role, which looks at its secrets and route file with one C(find) (run by the
-    C(look) action: no module on the host) instead of C(ansible.builtin.find). Reads what
-    C(find ... -printf '%d\t%y\t%u\t%g\t%#m\t%p\0') printed (the input: the output text, NUL-terminated records).
-  - Each record's path comes last and ends at its NUL, which no file name can hold: a name with tabs or
+  - >-
+    Used by the C(hub) role, which looks at its secrets and route file with one C(find) (run by the
+    C(look) action, with no module on the host) instead of C(ansible.builtin.find). Reads what
+    C(find ... -printf '%d\t%y\t%u\t%g\t%#m\t%p\0') printed (the output text, NUL-terminated records).
+  - >-
+    Each record's path comes last and ends at its NUL, which no file name can hold; a name with tabs or
     newlines (the hub's user names what it makes in its state directory) stays inside its own record and can
     never make a record of its own.
 options:

@@ -10,12 +10,14 @@ short_description: The OS family, distribution, major version and package manage
 version_added: 0.4.0
 author: unopinionated.jupyterhub developers (@unopinionated)
 description:
-  - Used by the C(_common) role, which reads C(/etc/os-release) with one C(look) instead of running
+  - >-
+    Used by the C(_common) role, which reads C(/etc/os-release) with one C(look) instead of running
     C(ansible.builtin.setup) (a module run that costs about 0.45 s more per converge here). Names them as
     Ansible's own facts do (C(os_family), C(distribution), C(distribution_major_version), C(pkg_mgr)) for the
     distributions it knows; for any other, or an os-release without C(VERSION_ID) (Debian testing), it returns
     an empty mapping and the role runs C(setup) as before.
-  - Known here: Debian and Ubuntu (apt); Red Hat Enterprise Linux, Rocky, AlmaLinux, CentOS Stream and
+  - >-
+    Known here are Debian and Ubuntu (apt), and Red Hat Enterprise Linux, Rocky, AlmaLinux, CentOS Stream and
     Fedora (dnf). Only Debian is proven by the collection's tests.
 options:
   _input:
