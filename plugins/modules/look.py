@@ -11,15 +11,17 @@ DOCUMENTATION = r"""
 module: look
 short_description: Run one command that only reads the host, without a Python module where the connection pipelines
 description:
-  - Runs O(argv) on the host and returns what it printed, like C(ansible.builtin.command) with C(changed_when:
-    false); for the collection's looks at the host that every converge takes (packages, accounts, a Python
-    environment's pins, a unit's state).
-  - Where the connection pipelines (C(ansible_pipelining), as over SSH with C(pipelining = true)), the action
+  - >-
+    Runs O(argv) on the host and returns what it printed, like C(ansible.builtin.command) with
+    C(changed_when=false); for the collection's looks at the host that every converge takes (packages,
+    accounts, a Python environment's pins, a unit's state).
+  - >-
+    Where the connection pipelines (C(ansible_pipelining), as over SSH with C(pipelining = true)), the action
     runs the command in the connection's own shell session, each word of O(argv) quoted for the host's POSIX
-    shell (nothing is split, expanded or globbed), O(stdin) handed over the same pipe: one round trip of the
-    connection (about 20 ms here) instead of a Python module's start on the host (about 190 ms). Elsewhere
+    shell (nothing is split, expanded or globbed), O(stdin) handed over the same pipe. That is one round trip of
+    the connection (about 20 ms here) instead of a Python module's start on the host (about 190 ms). Elsewhere
     this module runs it, with the same arguments and results.
-  - Never reports a change, and runs in check mode too: give it only commands that change nothing lasting.
+  - Never reports a change, and runs in check mode too. Give it only commands that change nothing lasting.
   - Fails when the command exits other than 0 (C(failed_when) decides otherwise, as for any task).
 version_added: 0.3.0
 author: unopinionated.jupyterhub developers (@unopinionated)
@@ -30,18 +32,19 @@ options:
     elements: str
     required: true
   stdin:
-    description: Text the command reads on its standard input, as given (no newline added). Without it, /dev/null.
+    description: Text the command reads on its standard input, as given (no newline added); without it, /dev/null.
     type: str
 attributes:
   check_mode:
     support: full
-    description: Runs in check mode: it only reads.
+    description: Runs in check mode too, as it only reads.
   diff_mode:
     support: none
     description: Changes nothing.
   platform:
     support: full
     platforms: posix
+    description: Runs on POSIX hosts, through the host's C(/bin/sh).
 """
 
 EXAMPLES = r"""
