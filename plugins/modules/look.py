@@ -69,7 +69,7 @@ stderr:
   returned: always
   type: str
 stdout_lines:
-  description: O(stdout) split into lines.
+  description: RV(stdout) split into lines.
   returned: always
   type: list
   elements: str
