@@ -55,7 +55,7 @@ def look_with_script(action, task_vars, script, request):
 
 class ActionModule(ActionBase):
     """Runs the command in the connection's own shell session (as a pipelined module is); where
-    the connection does not pipeline, the module of the same name runs it."""
+    the connection does not pipeline, or the task sets an environment, the module of the same name runs it."""
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("argv", "stdin"))
@@ -65,7 +65,8 @@ class ActionModule(ActionBase):
         argv = self._task.args.get("argv")
         stdin = self._task.args.get("stdin")
         line = command_line(argv, stdin)
-        if not self._connection.is_pipelining_enabled():
+        # The module also where the task sets an environment (only a module's process gets one).
+        if not self._connection.is_pipelining_enabled() or (self._task.environment and any(self._task.environment)):
             result.update(self._execute_module(module_name="unopinionated.jupyterhub.look",
                                                module_args={"argv": argv, "stdin": stdin}, task_vars=task_vars))
             return result

@@ -20,7 +20,7 @@ description:
     runs the command in the connection's own shell session, each word of O(argv) quoted for the host's POSIX
     shell (nothing is split, expanded or globbed), O(stdin) handed over the same pipe. That is one round trip of
     the connection (about 20 ms here) instead of a Python module's start on the host (about 190 ms). Elsewhere
-    this module runs it, with the same arguments and results.
+    this module runs it, with the same arguments and results; so does a task that sets C(environment).
   - Never reports a change, and runs in check mode too. Give it only commands that change nothing lasting.
   - Fails when the command exits other than 0 (C(failed_when) decides otherwise, as for any task).
 version_added: 0.3.0

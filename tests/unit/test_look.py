@@ -3,6 +3,7 @@ command exactly as given, through a real ansible-playbook run, with the connecti
 (the action runs the command itself) and without (the module runs it)."""
 
 import json
+import re
 
 import pytest
 from ansible.errors import AnsibleActionFail
@@ -51,8 +52,15 @@ def test_hostile_words_and_input_reach_the_command_as_given(tmp_path, pipelining
     (tmp_path / "words.json").write_text(json.dumps(words))
     (tmp_path / "input.txt").write_text(INPUT)
     (tmp_path / "play.yml").write_text(PLAY)
-    result = run_playbook(tmp_path / "play.yml", "-e", f"ansible_pipelining={pipelining}")
+    result = run_playbook(tmp_path / "play.yml", "-vvv", "-e", f"ansible_pipelining={pipelining}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # Where the connection pipelines, the looks run no module (the interpreter with the module on its
+    # stdin); elsewhere the module runs.
+    looks = [section for section in result.stdout.split("\nTASK [")[1:] if not section.startswith("Report")]
+    assert len(looks) == 3
+    for section in looks:
+        module_ran = re.search(r"EXEC /bin/sh -c '\S*python3 && sleep 0'", section) or "AnsiballZ_look" in section
+        assert bool(module_ran) == (not pipelining), section[:2000]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["printed"].split("\0") == words + [""]
     assert (tmp_path / "received").read_text() == INPUT
@@ -69,3 +77,21 @@ def test_argv_must_be_a_list_of_words(argv):
 def test_every_word_is_quoted_and_without_input_the_command_reads_dev_null():
     assert command_line(["getent", "passwd", "a b", "$(id)"]) == "getent passwd 'a b' '$(id)' </dev/null"
     assert command_line(["cat"], stdin="x") == "cat"
+
+
+def test_a_task_that_sets_an_environment_gets_it(tmp_path):
+    """Only a module's process gets the task's environment: with one, the module runs the command."""
+    (tmp_path / "play.yml").write_text("""\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - unopinionated.jupyterhub.look:
+        argv: [/bin/sh, -c, 'printf %s "$UJH_LOOK"']
+      environment:
+        UJH_LOOK: "from the task"
+      register: looked
+    - ansible.builtin.assert:
+        that: looked.stdout == 'from the task'
+""")
+    result = run_playbook(tmp_path / "play.yml", "-e", "ansible_pipelining=true")
+    assert result.returncode == 0, result.stdout[-3000:]
