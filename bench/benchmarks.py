@@ -761,8 +761,12 @@ def main():
     if args.merge:
         earlier = Path(args.merge)
         taken = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(earlier.stat().st_mtime))
-        results = {**json.loads(earlier.read_text()), "machine": results["machine"],
-                   "partial": f"Sections {', '.join(only)} from this run; the others from the full run of {taken}."}
+        before = json.loads(earlier.read_text())
+        # An earlier partial run says whose its sections are: kept, so that every section stays named.
+        whose = f"of the others: {before['partial']}" if before.get("partial") else f"the others from the full run of {taken}"
+        now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        results = {**before, "machine": results["machine"],
+                   "partial": f"Sections {', '.join(only)} from this run ({now}); {whose}"}
     for name in SECTIONS:
         if name not in only:
             continue

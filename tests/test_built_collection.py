@@ -21,7 +21,7 @@ VERSION = next(line.split(":", 1)[1].strip() for line in (REPO / "galaxy.yml").r
 TARBALL = f"unopinionated-jupyterhub-{VERSION}.tar.gz"
 # The README's site-repository commands, as written there (cd lines aside).
 SITE_COMMANDS = [
-    "printf '[defaults]\\ncollections_path = ./collections\\n' > ansible.cfg",
+    "printf '[defaults]\\ncollections_path = ./collections\\n[ssh_connection]\\npipelining = True\\n' > ansible.cfg",
     f"ansible-galaxy collection install /tmp/{TARBALL} -p ./collections",
     "mkdir -p inventories && cp -r collections/ansible_collections/unopinionated/jupyterhub/inventories/example"
     " inventories/production",
