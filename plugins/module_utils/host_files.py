@@ -237,4 +237,4 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(look(json.load(sys.stdin))))
+    sys.stdout.write(json.dumps(look(json.load(sys.stdin))) + "\n")

@@ -74,4 +74,4 @@ if __name__ == "__main__":
     import sys
 
     asked = json.load(sys.stdin)
-    print(json.dumps(probe(asked["url"], asked["port"], asked.get("certificate"))))
+    sys.stdout.write(json.dumps(probe(asked["url"], asked["port"], asked.get("certificate"))) + "\n")

@@ -56,7 +56,7 @@ def free_port():
 
 def test_the_certificate_and_the_status_decide(traefik, tmp_path):
     port, cert = traefik
-    other, _ = certificate(tmp_path, "other.example.org")
+    other = certificate(tmp_path, "other.example.org")[0]
     problem, served, status = hub_health.probe("https://hub.example.org/hub/health", port, str(cert))
     assert (problem, status) == (None, 200) and len(served) == 64
     assert "serves a certificate other than" in hub_health.probe("https://hub.example.org/hub/health", port, str(other))[0]
@@ -67,7 +67,7 @@ def test_the_certificate_and_the_status_decide(traefik, tmp_path):
 @pytest.mark.parametrize("pipelining", [True, False], ids=["action", "module"])
 def test_through_ansible_a_healthy_hub_passes_and_a_wrong_certificate_fails_naming_it(traefik, tmp_path, pipelining):
     port, cert = traefik
-    other, _ = certificate(tmp_path, "other.example.org")
+    other = certificate(tmp_path, "other.example.org")[0]
     ends = {}
     for name, expected in (("right", cert), ("wrong", other)):
         playbook = tmp_path / f"{name}.yml"

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT, run_playbook
 
+
 def certificate(path, name, days, issuer=None):
     key = path.with_suffix(".key")
     if issuer is None:
