@@ -1,0 +1,127 @@
+"""plugins/modules/venv_install.py: the pip runs it makes, pyvenv.cfg's setting, and real installs
+of a wheel built here into a real venv (no index: --no-index --find-links), in the foreground and
+in the background through _common's venv_wait.yml."""
+
+import base64
+import hashlib
+import json
+import sys
+import textwrap
+import zipfile
+
+from conftest import run_playbook
+
+from ansible_collections.unopinionated.jupyterhub.plugins.modules import venv_install
+
+
+def test_hashed_pins_come_first_in_hash_checking_mode_and_nothing_compiles_on_one_core():
+    commands = venv_install.pip_commands("/e/bin/python", "/tmp/lock.txt", ["x==1"], ["--no-index", "--find-links=/w"])
+    assert commands == [
+        ["/e/bin/python", "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-index",
+         "--find-links=/w", "--require-hashes", "-r", "/tmp/lock.txt"],
+        ["/e/bin/python", "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", "--no-index",
+         "--find-links=/w", "--", "x==1"],
+    ]
+    assert venv_install.pip_commands("/e/bin/python", None, [], []) == []
+
+
+def test_a_spec_that_looks_like_an_option_stays_a_requirement():
+    # An unhashed spec (hub_pip_extra_requirements is the site's text) never becomes a pip option.
+    (only,) = venv_install.pip_commands("/e/bin/python", None, ["--index-url=http://evil/", "-e ."], [])
+    assert only[only.index("--") + 1:] == ["--index-url=http://evil/", "-e ."]
+
+
+def test_pyvenv_cfg_setting_replaces_any_spelling_and_keeps_the_rest():
+    text = "home = /usr/bin\ninclude-system-site-packages=false\nversion = 3.11.2\n"
+    assert venv_install.with_system_site_packages(text, True) == (
+        "home = /usr/bin\nversion = 3.11.2\ninclude-system-site-packages = true\n")
+    assert venv_install.with_system_site_packages("home = /usr/bin", True).endswith("include-system-site-packages = true\n")
+
+
+def wheel(directory, name="ujh_tiny", version="1.0"):
+    """A minimal pure-Python wheel, and its pin with the wheel's sha256."""
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    files = {f"{name}/__init__.py": "VALUE = 'tiny'\n",
+             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = []
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+            record.append(f"{member},sha256={digest},{len(text)}")
+        record.append(f"{name}-{version}.dist-info/RECORD,,")
+        archive.writestr(f"{name}-{version}.dist-info/RECORD", "\n".join(record) + "\n")
+    return f"{name}=={version} --hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+
+
+def play(tmp_path, tasks):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    "))
+    return run_playbook(playbook, "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}")
+
+
+def test_a_new_venv_gets_the_pins_their_bytecode_the_pth_and_the_system_site_packages(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    pin = wheel(wheels)
+    env = tmp_path / "env"
+    result = play(tmp_path, f"""\
+        - unopinionated.jupyterhub.venv_install:
+            dir: {env}
+            python: {sys.executable}
+            hashed: {json.dumps([pin])}
+            pip_args: [--no-index, --find-links={wheels}]
+            pth: "import sys\\n"
+            system_site_packages: true
+          register: installed
+        - ansible.builtin.copy:
+            content: "{{{{ installed | to_json }}}}"
+            dest: {tmp_path}/result.json
+            mode: "0600"
+        """)
+    assert result.returncode == 0, result.stdout[-3000:]
+    found = json.loads((tmp_path / "result.json").read_text())
+    assert found["changed"] and found["created"]
+    purelib = found["purelib"]
+    assert (env / "bin" / "python").exists() and purelib.startswith(str(env))
+    assert list((tmp_path / "env").glob("lib/python3*/site-packages/ujh_tiny/__pycache__/__init__.*.pyc"))
+    assert (tmp_path / "env" / purelib.split(str(env) + "/", 1)[1] / "unopinionated_jupyterhub.pth").read_text() == "import sys\n"
+    assert "include-system-site-packages = true" in (env / "pyvenv.cfg").read_text()
+
+
+def test_a_wheel_that_does_not_match_its_hash_fails_the_background_install_with_pips_words(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    pin = wheel(wheels).rsplit(":", 1)[0] + ":" + "0" * 64
+    env = tmp_path / "env"
+    result = play(tmp_path, f"""\
+        - unopinionated.jupyterhub.venv_install:
+            dir: {env}
+            python: {sys.executable}
+            hashed: {json.dumps([pin])}
+            pip_args: [--no-index, --find-links={wheels}]
+          async: 600
+          poll: 0
+          register: started
+        - ansible.builtin.set_fact:
+            __jupyterhub_venv_jobs: {{"{env}": "{{{{ started.ansible_job_id }}}}"}}
+        - ansible.builtin.include_role:
+            name: unopinionated.jupyterhub._common
+            tasks_from: venv_wait
+          vars:
+            __jupyterhub_venv: {{dir: "{env}"}}
+        """)
+    assert result.returncode != 0
+    assert f"pip install into {env} failed" in result.stdout
+    assert "DO NOT MATCH THE HASHES" in result.stdout
+    assert "Remove the result file of the install" in result.stdout  # the job's file goes, failed or not
+
+
+def test_an_environment_that_is_not_there_and_no_python_is_a_clear_error(tmp_path):
+    result = play(tmp_path, f"""\
+        - unopinionated.jupyterhub.venv_install:
+            dir: {tmp_path}/none
+        """)
+    assert result.returncode != 0
+    assert f"{tmp_path}/none has no bin/python, and no interpreter (python) was given" in result.stdout
