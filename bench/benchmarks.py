@@ -144,13 +144,22 @@ def converge(runs):
     ran = sum(1 for t in tasks if t["seconds"] >= 0.1)
     # The same number of the cheapest module calls: what that many tasks cost at least.
     modules = play("    - ansible.builtin.stat: {path: /}\n" * ran)
-    cold_ms = int(os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "0"))
-    cold_timings = OUT / "cold-converge-timings.jsonl"
-    cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()] if cold_timings.exists() else []
+    # bench/run's cold converges (milliseconds, comma-separated, in order; the timings of run N in
+    # cold-converge-timings-N.jsonl): the median and its run's slowest tasks.
+    cold_runs = [int(ms) / 1000 for ms in os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "").split(",") if ms]
+    cold_tasks = []
+    if cold_runs:
+        median_run = sorted(range(len(cold_runs)), key=cold_runs.__getitem__)[len(cold_runs) // 2] + 1
+        cold_timings = OUT / f"cold-converge-timings-{median_run}.jsonl"
+        if cold_timings.exists():
+            cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()]
     image = os.environ.get("UJH_TEST_IMAGE")
+    floors = [converge_floor(image) for _ in range(max(1, len(cold_runs)))] if image else []
     return {
-        "cold_s": round(cold_ms / 1000, 1) if cold_ms else None,
-        "cold_floor_s": converge_floor(image) if image else None,
+        "cold_s": round(statistics.median(cold_runs), 1) if cold_runs else None,
+        "cold_runs_s": [round(x, 1) for x in cold_runs],
+        "cold_floor_s": statistics.median(floors) if floors else None,
+        "cold_floor_runs_s": floors,
         "cold_slowest": slowest(cold_tasks, 8),
         "idempotent_s": stats([t for t, _ in idempotent], 1),
         "idempotent_tasks": len(tasks),

@@ -24,6 +24,13 @@ def traefik_routes(results, tiers):
     return r.get("traefik", []) if tiers == "one" else []
 
 
+def spread(runs):
+    """min-max of a few runs (each in order, in seconds), or "one run"."""
+    if not runs or len(runs) < 2:
+        return "one run"
+    return f"{min(runs):.1f}-{max(runs):.1f} s ({len(runs)} runs: {', '.join(f'{x:.1f}' for x in runs)})"
+
+
 def figures(results):
     """The figures bench/before.json holds, from this run's results (those it measured)."""
     f = {}
@@ -163,10 +170,11 @@ def write(results, path):
         out += ["## 1. Converge (site.yml over SSH, the ephemeral host)\n\n",
                 "| run | median | min-max |\n| --- | --- | --- |\n"]
         if c["cold_s"]:
-            out.append(row("cold (molecule converge of a fresh host)", f"{c['cold_s']:.1f} s", "one run"))
+            out.append(row("cold (molecule converge of a fresh host)", f"{c['cold_s']:.1f} s", spread(c.get("cold_runs_s"))))
         if c.get("cold_floor_s"):
             out.append(row("cold floor: the same wheels by plain pip into three venvs, hub and traefik started "
-                           "by hand (a fresh host of the same image, no Ansible)", f"{c['cold_floor_s']:.1f} s", "one run"))
+                           "by hand (a fresh host of the same image, no Ansible)", f"{c['cold_floor_s']:.1f} s",
+                           spread(c.get("cold_floor_runs_s"))))
         out.append(row(f"idempotent (changed=0, {c['idempotent_tasks']} tasks)", s(c["idempotent_s"]),
                        f"{c['idempotent_s']['min']:.1f}-{c['idempotent_s']['max']:.1f} s"))
         out.append(row("facts-only play (the floor of any run)", s(c["facts_only_s"]),

@@ -8,6 +8,7 @@ import json
 import sys
 import textwrap
 import zipfile
+from pathlib import Path
 
 from conftest import run_playbook
 
@@ -104,8 +105,12 @@ def test_a_wheel_that_does_not_match_its_hash_fails_the_background_install_with_
           async: 600
           poll: 0
           register: started
+        - ansible.builtin.copy:
+            content: "{{{{ started.results_file }}}}"
+            dest: {tmp_path}/job.txt
+            mode: "0600"
         - ansible.builtin.set_fact:
-            __jupyterhub_venv_jobs: {{"{env}": "{{{{ started.ansible_job_id }}}}"}}
+            __jupyterhub_venv_jobs: {{"{env}": "{{{{ started.results_file }}}}"}}
         - ansible.builtin.include_role:
             name: unopinionated.jupyterhub._common
             tasks_from: venv_wait
@@ -116,6 +121,8 @@ def test_a_wheel_that_does_not_match_its_hash_fails_the_background_install_with_
     assert f"pip install into {env} failed" in result.stdout
     assert "DO NOT MATCH THE HASHES" in result.stdout
     assert "Remove the result file of the install" in result.stdout  # the job's file goes, failed or not
+    job_file = (tmp_path / "job.txt").read_text()
+    assert job_file and not Path(job_file).exists()
 
 
 def test_an_environment_that_is_not_there_and_no_python_is_a_clear_error(tmp_path):
