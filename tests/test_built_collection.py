@@ -94,7 +94,7 @@ def test_ansible_doc_documents_the_collections_modules(built, site_env, tmp_path
     subprocess.run(["bash", "-c", " && ".join(SITE_COMMANDS[:2]).replace(f"/tmp/{TARBALL}", str(built))],
                    cwd=tmp_path, env=site_env, check=True, capture_output=True)
     modules = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
-    assert modules == ["check_variables", "files", "hub_lifecycle", "look", "pam_service", "require"]
+    assert modules == ["check_variables", "files", "hub_lifecycle", "look", "pam_service", "require", "venv_install"]
     for module in modules:
         result = subprocess.run(["ansible-doc", f"unopinionated.jupyterhub.{module}"],
                                 cwd=tmp_path, env=site_env, capture_output=True, text=True, check=False)
