@@ -202,8 +202,12 @@ def write(results, path):
                 "arguments and condition, a forked worker), including the skipped ones. Its slowest tasks:\n\n"
                 + task_table(c["idempotent_slowest"]))
         if c.get("cold_slowest"):
-            out.append("The cold converge's slowest tasks (the floor does the same pip installs and starts, without "
-                       "Ansible's checks, state files, config trial and health waits):\n\n"
+            out.append("The cold converge's slowest tasks, in its median run. The three Python environments install in "
+                       "the background (the `venv_install` module: pip without byte-compiling, then `compileall` on "
+                       "every core), traefik's while the proxy role configures, the hub's and the users' at once while "
+                       "the hub role goes on, each waited for where it is first needed: a wait's time is what was left "
+                       "of its install. The floor does the same pip installs one after another (pip compiling on one "
+                       "core) and starts, without Ansible's checks, state files, config trial and health waits:\n\n"
                        + task_table(c["cold_slowest"]))
 
     if "routes" in results:
