@@ -195,7 +195,7 @@ def test_the_environment_and_the_mirrors_credentials_reach_only_root(host, hub_u
     mirror_log = host.check_output("journalctl -u ujh-test-mirror.service -o cat --no-pager")
     assert "GET /pamela/" in mirror_log, mirror_log[-2000:]  # pip asked the mirror
     seen = host.check_output("cat /tmp/ujh-ps.log && rm -f /tmp/ujh-ps.log")
-    assert re.search(r"bin/pip\S* .*install", seen), "the sampler never saw pip run"
+    assert re.search(r"(bin/pip\S*|bin/python\S* -m pip) .*install", seen), "the sampler never saw pip run"
     assert mirror_secret not in seen, [line for line in seen.splitlines() if mirror_secret in line][:3]
     assert host.run(f"{BASE}/env/bin/python -c 'import pamela'").rc == 0
     pip_conf = host.file(f"{BASE}/pip.conf")
