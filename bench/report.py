@@ -183,8 +183,13 @@ def write(results, path):
         out.append(f"\nIdempotent run / facts-only play: **{idem:.1f}x**.")
         if c["cold_s"] and c.get("cold_floor_s"):
             cold = c["cold_s"] / c["cold_floor_s"]
-            out.append(f" Cold converge / its floor: **{cold:.2f}x**.")
-            targets.append(("cold converge <= 1.25 x floor", f"{cold:.2f}x", cold <= 1.25))
+            runs, floors = c.get("cold_runs_s") or [c["cold_s"]], c.get("cold_floor_runs_s") or [c["cold_floor_s"]]
+            best = min(runs) / min(floors)
+            out.append(f" Cold converge / its floor: **{cold:.2f}x** by medians, {best:.2f}x best against best "
+                       "(the converges ran before the floors; identical runs on this machine differ by up to 40%, "
+                       "so the target counts as met only where both are).")
+            targets.append(("cold converge <= 1.25 x floor", f"{cold:.2f}x by medians, {best:.2f}x best against best",
+                            cold <= 1.25 and best <= 1.25))
         out.append("\n\n")
         targets.append(("idempotent converge <= 5 x a facts-only play", f"{idem:.1f}x", idem <= 5))
         if c.get("module_calls_s"):
