@@ -96,9 +96,11 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.unopinionated.jupyterhub.plugins.module_utils import host_files
 
 PTH_NAME = "unopinionated_jupyterhub.pth"
 PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+ROOT_FILE = {"owner": "root", "group": "root", "mode": "0644"}
 
 
 def pip_commands(python, hashed_file, unhashed, pip_args):
@@ -112,34 +114,21 @@ def pip_commands(python, hashed_file, unhashed, pip_args):
     return commands
 
 
-def with_system_site_packages(text, wanted):
-    """pyvenv.cfg's text with include-system-site-packages set as wanted (other lines kept)."""
-    line = "include-system-site-packages = " + ("true" if wanted else "false")
+def with_system_site_packages(text):
+    """pyvenv.cfg's text with include-system-site-packages = true (its other lines kept)."""
     lines = [entry for entry in text.splitlines() if entry.split("=", 1)[0].strip() != "include-system-site-packages"]
-    return "\n".join(lines + [line]) + "\n"
+    return "\n".join(lines + ["include-system-site-packages = true"]) + "\n"
 
 
 def tail(text, lines=30):
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def write_if_differs(path, text, mode):
-    try:
-        with open(path, encoding="utf-8") as current:
-            if current.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".ujh-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as new:
-            new.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return True
+def settle_text(path, text):
+    """Make path hold text, root's and 0644, where it does not (never written through a link)."""
+    content = text.encode("utf-8")
+    if host_files.differs(path, content, ROOT_FILE):
+        host_files.write_file(path, content, ROOT_FILE)
 
 
 def run(module, argv, what):
@@ -192,12 +181,10 @@ def main():
         if rc != 0:
             module.warn(f"compileall left some files of {purelib} uncompiled: {tail(out or err, 5)}")
     if params["pth"] is not None:
-        write_if_differs(os.path.join(purelib, PTH_NAME), params["pth"], 0o644)
+        settle_text(os.path.join(purelib, PTH_NAME), params["pth"])
     if params["system_site_packages"]:
         config = os.path.join(env, "pyvenv.cfg")
-        with open(config, encoding="utf-8") as current:
-            text = current.read()
-        write_if_differs(config, with_system_site_packages(text, True), 0o644)
+        settle_text(config, with_system_site_packages((host_files.read(config) or b"").decode("utf-8")))
     module.exit_json(changed=True, created=created, purelib=purelib)
 
 

@@ -10,6 +10,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import pytest
 from conftest import run_playbook
 
 from ansible_collections.unopinionated.jupyterhub.plugins.modules import venv_install
@@ -34,9 +35,22 @@ def test_a_spec_that_looks_like_an_option_stays_a_requirement():
 
 def test_pyvenv_cfg_setting_replaces_any_spelling_and_keeps_the_rest():
     text = "home = /usr/bin\ninclude-system-site-packages=false\nversion = 3.11.2\n"
-    assert venv_install.with_system_site_packages(text, True) == (
+    assert venv_install.with_system_site_packages(text) == (
         "home = /usr/bin\nversion = 3.11.2\ninclude-system-site-packages = true\n")
-    assert venv_install.with_system_site_packages("home = /usr/bin", True).endswith("include-system-site-packages = true\n")
+    assert venv_install.with_system_site_packages("home = /usr/bin").endswith("include-system-site-packages = true\n")
+
+
+def test_the_pth_file_replaces_a_link_planted_where_it_goes_and_writes_only_what_differs(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("keep\n")
+    pth = tmp_path / venv_install.PTH_NAME
+    pth.symlink_to(target)
+    venv_install.settle_text(str(pth), "import sys\n")
+    assert not pth.is_symlink() and pth.read_text() == "import sys\n" and target.read_text() == "keep\n"
+    assert oct(pth.stat().st_mode & 0o777) == "0o644"
+    before = pth.stat().st_ino
+    venv_install.settle_text(str(pth), "import sys\n")
+    assert pth.stat().st_ino == before  # the same text: not written again
 
 
 def wheel(directory, name="ujh_tiny", version="1.0"):
@@ -56,16 +70,22 @@ def wheel(directory, name="ujh_tiny", version="1.0"):
     return f"{name}=={version} --hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
 
 
+@pytest.fixture
+def wheelhouse(tmp_path):
+    """A directory holding one wheel built here, and that wheel's hashed pin."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    return wheels, wheel(wheels)
+
+
 def play(tmp_path, tasks):
     playbook = tmp_path / "play.yml"
     playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    "))
     return run_playbook(playbook, "-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}")
 
 
-def test_a_new_venv_gets_the_pins_their_bytecode_the_pth_and_the_system_site_packages(tmp_path):
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    pin = wheel(wheels)
+def test_a_new_venv_gets_the_pins_their_bytecode_the_pth_and_the_system_site_packages(tmp_path, wheelhouse):
+    wheels, pin = wheelhouse
     env = tmp_path / "env"
     result = play(tmp_path, f"""\
         - unopinionated.jupyterhub.venv_install:
@@ -91,10 +111,9 @@ def test_a_new_venv_gets_the_pins_their_bytecode_the_pth_and_the_system_site_pac
     assert "include-system-site-packages = true" in (env / "pyvenv.cfg").read_text()
 
 
-def test_a_wheel_that_does_not_match_its_hash_fails_the_background_install_with_pips_words(tmp_path):
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    pin = wheel(wheels).rsplit(":", 1)[0] + ":" + "0" * 64
+def test_a_wheel_that_does_not_match_its_hash_fails_the_background_install_with_pips_words(tmp_path, wheelhouse):
+    wheels, pin = wheelhouse
+    pin = pin.rsplit(":", 1)[0] + ":" + "0" * 64
     env = tmp_path / "env"
     result = play(tmp_path, f"""\
         - unopinionated.jupyterhub.venv_install:
