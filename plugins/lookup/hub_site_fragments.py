@@ -14,7 +14,7 @@ description:
     Used by the C(hub) role (C(tasks/configure.yml)). One contribution of kind C(fragment) per entry of
     hub_config_fragments, in its order: path C(CONFIG_DIR/NAME.py) (a trailing C(.py) of NAME is not
     doubled); content the entry's text, or the file of C({src: FILE}) as it is, or the file of
-    C({template: FILE}) rendered with the play's variables (Ansible's own file and template lookups).
+    C({template: FILE}) rendered with the play's variables (Ansible's file lookup; the collection's template lookup).
     Trailing whitespace is dropped and a comment naming the entry is appended, at the end, so the
     fragment's line numbers are the site's.
 options:
@@ -77,7 +77,7 @@ class LookupModule(LookupBase):
             if isinstance(value, str):
                 text = value
             else:
-                how = "ansible.builtin.file" if "src" in value else "ansible.builtin.template"
+                how = "ansible.builtin.file" if "src" in value else "unopinionated.jupyterhub.template"
                 reader = lookup_loader.get(how, loader=self._loader, templar=self._templar)
                 text = reader.run([files[name]], variables)[0]
             entries.append({"kind": "fragment", "path": fragment_path(config_dir, name),

@@ -80,7 +80,7 @@ EXAMPLES = r"""
     entries:
       - {path: /opt/jupyterhub/proxy, state: directory, owner: root, group: root, mode: "0755"}
       - path: /opt/jupyterhub/proxy/traefik.toml
-        content: "{{ lookup('ansible.builtin.template', 'traefik.toml.j2') }}"
+        content: "{{ lookup('unopinionated.jupyterhub.template', 'traefik.toml.j2') }}"
         owner: root
         group: www-data
         mode: "0640"
