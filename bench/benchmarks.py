@@ -131,21 +131,26 @@ def playbook(path, *args, idempotent=True):
 
 def converge(runs):
 
-    def play(tasks):
+    def play(tasks, times=runs):
         with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
             f.write("- hosts: jupyterhub_hosts\n  gather_facts: true\n  tasks:\n" + tasks)  # tasks: 4 spaces in
             f.flush()
-            return [playbook(f.name)[0] for _ in range(runs)]
+            return [playbook(f.name)[0] for _ in range(times)]
 
-    facts_only = play("    []\n")
-    idempotent = [playbook(REPO / "playbooks" / "site.yml") for _ in range(runs)]
+    # In pairs, a facts-only play then an idempotent run: this machine's speed drifts by tens of
+    # percent within minutes, so each ratio is of two runs a few seconds apart.
+    facts_only, idempotent = [], []
+    for _ in range(runs):
+        facts_only += play("    []\n", 1)
+        idempotent.append(playbook(REPO / "playbooks" / "site.yml"))
     tasks = idempotent[-1][1]
     # Tasks that ran a module on the host (a skipped task takes a few ms on the controller).
     ran = sum(1 for t in tasks if t["seconds"] >= 0.1)
     # The same number of the cheapest module calls: what that many tasks cost at least.
     modules = play("    - ansible.builtin.stat: {path: /}\n" * ran)
-    # bench/run's cold converges (milliseconds, comma-separated, in order; the timings of run N in
-    # cold-converge-timings-N.jsonl): the median and its run's slowest tasks.
+    # bench/run's cold converges and their floors, alternately (comma-separated, in order: milliseconds
+    # and seconds; the timings of converge N in cold-converge-timings-N.jsonl): the medians and the
+    # median run's slowest tasks.
     cold_runs = [int(ms) / 1000 for ms in os.environ.get("UJH_BENCH_COLD_CONVERGE_MS", "").split(",") if ms]
     cold_tasks = []
     if cold_runs:
@@ -153,15 +158,16 @@ def converge(runs):
         cold_timings = OUT / f"cold-converge-timings-{median_run}.jsonl"
         if cold_timings.exists():
             cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()]
-    image = os.environ.get("UJH_TEST_IMAGE")
-    floors = [converge_floor(image) for _ in range(max(1, len(cold_runs)))] if image else []
+    floors = [float(x) for x in os.environ.get("UJH_BENCH_COLD_FLOOR_S", "").split(",") if x]
     return {
         "cold_s": round(statistics.median(cold_runs), 1) if cold_runs else None,
         "cold_runs_s": [round(x, 1) for x in cold_runs],
+        "cold_pair_ratios": [round(c / f, 2) for c, f in zip(cold_runs, floors)],
         "cold_floor_s": statistics.median(floors) if floors else None,
         "cold_floor_runs_s": floors,
         "cold_slowest": slowest(cold_tasks, 8),
         "idempotent_s": stats([t for t, _ in idempotent], 1),
+        "idempotent_pair_ratios": [round(t / f, 2) for (t, _), f in zip(idempotent, facts_only)],
         "idempotent_tasks": len(tasks),
         "idempotent_ran": ran,
         "idempotent_slowest": slowest(tasks, 8),
@@ -741,9 +747,14 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer samples: a check of the benchmarks themselves")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--floor", action="store_true",
+                        help="print the seconds of one cold converge's floor (a fresh host of UJH_TEST_IMAGE), and stop")
     parser.add_argument("--merge", metavar="RESULTS_JSON",
                         help="the other sections from an earlier full run's results (the document says which are whose)")
     args = parser.parse_args()
+    if args.floor:
+        print(converge_floor(os.environ["UJH_TEST_IMAGE"]))
+        return
     quick = args.quick
     only = args.only.split(",")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -755,7 +766,7 @@ def main():
                "course": course_from_test_log()}
     results["machine"].update(install_bench_tools(host))
     plan = {
-        "converge": lambda: converge(runs=2 if quick else 3),
+        "converge": lambda: converge(runs=2 if quick else 5),
         "routes": lambda: routes(host, "10,1000" if quick else "10,1000,5000", 10 if quick else 20),
         "throughput": lambda: throughput(host, 5 if quick else 15),
         "time_to_ready": lambda: time_to_ready(host, hub_url, 3 if quick else 10),
