@@ -166,6 +166,7 @@ def converge(runs):
         "cold_floor_s": statistics.median(floors) if floors else None,
         "cold_floor_runs_s": floors,
         "cold_slowest": slowest(cold_tasks, 8),
+        "cold_installs": install_spans(cold_tasks),
         "idempotent_s": stats([t for t, _ in idempotent], 1),
         "idempotent_pair_ratios": [round(t / f, 2) for (t, _), f in zip(idempotent, facts_only)],
         "idempotent_tasks": len(tasks),
@@ -174,6 +175,20 @@ def converge(runs):
         "module_calls_s": stats(modules, 1),
         "facts_only_s": stats(facts_only, 1),
     }
+
+
+def install_spans(tasks):
+    """{environment: [start, end]} in a cold converge's task timings (seconds from the first task): from
+    its background install's start to the end of the task that waited for it; and the tasks' total."""
+    spans, clock = {}, 0.0
+    for t in tasks:
+        found = re.search(r"(?:Install the missing pins .*|Wait for the install) into (/\S+)$", t["task"])
+        if found:
+            spans.setdefault(found.group(1), [round(clock, 1), None])
+            if "Wait for" in t["task"]:
+                spans[found.group(1)][1] = round(clock + t["seconds"], 1)
+        clock += t["seconds"]
+    return {"spans": spans, "total_s": round(clock, 1)}
 
 
 def slowest(tasks, n):
