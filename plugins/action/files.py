@@ -5,12 +5,9 @@ asks, the module does not run (a converge's files tasks change nothing on most r
 
 from __future__ import annotations
 
-import os
-
 from ansible.plugins.action import ActionBase
-from ansible_collections.unopinionated.jupyterhub.plugins.action.look import look_with_script
+from ansible_collections.unopinionated.jupyterhub.plugins.action.look import look_with_script, module_utils_text
 
-HOST_FILES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils", "host_files.py")
 KEYS = {"path", "state", "content", "owner", "group", "mode", "validate", "keep_existing"}
 STATES = {None, "directory", "file", "attributes", "absent"}
 
@@ -33,8 +30,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         entries = self._task.args.get("entries")
         if lookable(entries) and set(self._task.args) == {"entries"}:
-            with open(HOST_FILES, encoding="utf-8") as f:
-                looked = look_with_script(self, task_vars, f.read(), entries)
+            looked = look_with_script(self, task_vars, module_utils_text("host_files.py"), entries)
             if looked is not None and looked["answer"] is None:
                 result.update(changed=False, changed_paths={})
                 if self._task.diff:

@@ -5,20 +5,10 @@ differs, and a probe that succeeds at its first attempt, end there (most converg
 
 from __future__ import annotations
 
-import os
-
 from ansible.plugins.action import ActionBase
 from ansible_collections.unopinionated.jupyterhub.plugins.action.files import lookable
-from ansible_collections.unopinionated.jupyterhub.plugins.action.look import look_with_script
+from ansible_collections.unopinionated.jupyterhub.plugins.action.look import look_with_script, module_utils_text
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils.host_files import attributes
-
-UTILS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-
-
-def script(name):
-    with open(os.path.join(UTILS, name), encoding="utf-8") as f:
-        return f.read()
-
 
 def files_entries(args):
     """The files entries that say what a trial compares (its entries and quiet ones with their
@@ -46,13 +36,13 @@ class ActionModule(ActionBase):
         state = args.get("state", "tried")
         if state == "tried":
             looked = files_entries(args)
-            answer = look_with_script(self, task_vars, script("host_files.py"), looked) if looked is not None else None
+            answer = look_with_script(self, task_vars, module_utils_text("host_files.py"), looked) if looked is not None else None
             if answer is not None and answer["answer"] is None:  # nothing differs: no trial, no backup
                 result.update(changed=False, changed_paths={}, quiet_paths={}, attributes={}, warnings_from_trial=[])
                 return result
         elif state == "probed" and isinstance(args.get("url"), str):
             asked = {"url": args["url"], "port": int(args.get("port", 443)), "certificate": args.get("certificate")}
-            answer = look_with_script(self, task_vars, script("hub_health.py"), asked)
+            answer = look_with_script(self, task_vars, module_utils_text("hub_health.py"), asked)
             if answer is not None and isinstance(answer["answer"], list) and answer["answer"][0] is None:
                 result.update(changed=False, certificate_sha256=answer["answer"][1], status=answer["answer"][2])
                 return result

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 
 from ansible import constants as C
@@ -34,6 +35,15 @@ def host_python(action, task_vars):
     if not value or str(value).startswith("auto"):
         value = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
     return action._templar.template(value) if value else None
+
+
+MODULE_UTILS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
+
+
+def module_utils_text(name):
+    """The text of plugins/module_utils/NAME (standard library only), for look_with_script."""
+    with open(os.path.join(MODULE_UTILS, name), encoding="utf-8") as f:
+        return f.read()
 
 
 def look_with_script(action, task_vars, script, request):
