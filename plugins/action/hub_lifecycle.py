@@ -10,6 +10,7 @@ from ansible_collections.unopinionated.jupyterhub.plugins.action.files import lo
 from ansible_collections.unopinionated.jupyterhub.plugins.action.look import look_with_script, module_utils_text
 from ansible_collections.unopinionated.jupyterhub.plugins.module_utils.host_files import attributes
 
+
 def files_entries(args):
     """The files entries that say what a trial compares (its entries and quiet ones with their
     kinds' attributes, and what it removes); None where the arguments are not plain enough to say."""

@@ -25,7 +25,7 @@ tier = {{ tier | default('main') }}
 def test_the_copy_it_hands_the_builtin_lookup_is_shallow_and_a_plain_dict():
     nested = {"list": [1, 2]}
     copied = copy.deepcopy(CopiedShallow({"a": nested}))
-    assert type(copied) is dict and copied["a"] is nested
+    assert copied.__class__ is dict and copied["a"] is nested  # a plain dict, not the wrapper
     copied["b"] = 1  # the builtin adds the template's own variables to its copy
     assert "b" not in CopiedShallow({"a": nested})
 
