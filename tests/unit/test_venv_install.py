@@ -78,6 +78,16 @@ def wheelhouse(tmp_path):
     return wheels, wheel(wheels)
 
 
+def install(env, pin, wheels):
+    """The first lines of a venv_install task of one hashed pin from the wheelhouse (more may follow),
+    indented as the tests' task lists are."""
+    return (f"        - unopinionated.jupyterhub.venv_install:\n"
+            f"            dir: {env}\n"
+            f"            python: {sys.executable}\n"
+            f"            hashed: {json.dumps([pin])}\n"
+            f"            pip_args: [--no-index, --find-links={wheels}]\n")
+
+
 def play(tmp_path, tasks):
     playbook = tmp_path / "play.yml"
     playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    "))
@@ -87,12 +97,7 @@ def play(tmp_path, tasks):
 def test_a_new_venv_gets_the_pins_their_bytecode_the_pth_and_the_system_site_packages(tmp_path, wheelhouse):
     wheels, pin = wheelhouse
     env = tmp_path / "env"
-    result = play(tmp_path, f"""\
-        - unopinionated.jupyterhub.venv_install:
-            dir: {env}
-            python: {sys.executable}
-            hashed: {json.dumps([pin])}
-            pip_args: [--no-index, --find-links={wheels}]
+    result = play(tmp_path, install(env, pin, wheels) + f"""\
             pth: "import sys\\n"
             system_site_packages: true
           register: installed
@@ -115,12 +120,7 @@ def test_a_wheel_that_does_not_match_its_hash_fails_the_background_install_with_
     wheels, pin = wheelhouse
     pin = pin.rsplit(":", 1)[0] + ":" + "0" * 64
     env = tmp_path / "env"
-    result = play(tmp_path, f"""\
-        - unopinionated.jupyterhub.venv_install:
-            dir: {env}
-            python: {sys.executable}
-            hashed: {json.dumps([pin])}
-            pip_args: [--no-index, --find-links={wheels}]
+    result = play(tmp_path, install(env, pin, wheels) + f"""\
           async: 600
           poll: 0
           register: started
