@@ -216,23 +216,26 @@ def write(results, path):
         if c.get("cold_slowest"):
             out.append("The cold converge's slowest tasks, in its median run. The three Python environments install in "
                        "the background (the `venv_install` module: pip without byte-compiling, then `compileall` on "
-                       "every core), traefik's while the proxy role configures, the hub's and the users' at once while "
-                       "the hub role goes on, each waited for where it is first needed: a wait's time is what was left "
-                       "of its install. The floor does the same pip installs one after another (pip compiling on one "
-                       "core) and starts, without Ansible's checks, state files, config trial and health waits:\n\n"
+                       "every core): the users' and the hub's right after the checks and the OS packages (`site.yml` runs "
+                       "the hub role's `install_early` before the proxy role), traefik's when the proxy role reaches it. "
+                       "Each is waited for where it is first needed (traefik's before traefik starts, the hub's before "
+                       "the contributors and the configuration's trial, the users' last, after the hub's health check): "
+                       "a wait's time is what was left of its install. The floor does the same pip installs one after "
+                       "another (pip compiling on one core) and starts, without Ansible's checks, state files, config "
+                       "trial and health waits:\n\n"
                        + task_table(c["cold_slowest"]))
         installs = (c.get("cold_installs") or {}).get("spans")
         if installs and all(end for _, end in installs.values()):
             first, last = min(start for start, _ in installs.values()), max(end for _, end in installs.values())
             out.append("Where the median run's time goes (seconds from its first task, of "
                        f"{c['cold_installs']['total_s']:.1f} s of tasks): "
-                       + "; ".join(f"`{env}` installed from {start:.1f} to {end:.1f}" for env, (start, end) in installs.items())
-                       + f". From the first install's start to the last one's end: {last - first:.1f} s"
+                       + "; ".join(f"`{env}` from {start:.1f} (its install started) to {end:.1f} (its wait ended)"
+                                   for env, (start, end) in installs.items())
+                       + f". From the first install's start to the last wait's end: {last - first:.1f} s"
                        + (f"; the floor's whole run (its OS packages, its three installs one after another, its starts): "
                           f"{c['cold_floor_s']:.1f} s" if c.get("cold_floor_s") else "")
-                       + f". Before the first install, {first:.1f} s (the checks, the OS packages, traefik's account and "
-                       f"directories); after the last, {c['cold_installs']['total_s'] - last:.1f} s (the configuration's "
-                       "trial and writing, the hub's start, its health through traefik).\n\n")
+                       + f". Before the first install, {first:.1f} s (the checks, the OS packages, the base directory); "
+                       f"after the last wait, {c['cold_installs']['total_s'] - last:.1f} s (what records the run).\n\n")
 
     if "routes" in results:
         r = results["routes"]
