@@ -159,6 +159,10 @@ def converge(runs):
         if cold_timings.exists():
             cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()]
     floors = [float(x) for x in os.environ.get("UJH_BENCH_COLD_FLOOR_S", "").split(",") if x]
+    # CPU seconds of each cold converge (its host's cgroup; the controller's: ansible-playbook under
+    # molecule, molecule's own Python included) and of each floor's host; empty where not measured.
+    cpu = {key: [float(x) for x in os.environ.get(f"UJH_BENCH_COLD_{key.upper()}_CPU_S", "").split(",") if x]
+           for key in ("host", "controller", "floor")}
     return {
         "cold_s": round(statistics.median(cold_runs), 1) if cold_runs else None,
         "cold_runs_s": [round(x, 1) for x in cold_runs],
@@ -167,6 +171,7 @@ def converge(runs):
         "cold_floor_runs_s": floors,
         "cold_slowest": slowest(cold_tasks, 8),
         "cold_installs": install_spans(cold_tasks),
+        "cold_cpu_s": {key: values for key, values in cpu.items() if values},
         "idempotent_s": stats([t for t, _ in idempotent], 1),
         "idempotent_pair_ratios": [round(t / f, 2) for (t, _), f in zip(idempotent, facts_only)],
         "idempotent_tasks": len(tasks),
@@ -256,9 +261,28 @@ def hashed_spec(spec):
     return hashed
 
 
+def container_cpu_s(name):
+    """The CPU seconds a podman container's processes have used so far, from its cgroup (v1 cpuacct,
+    or v2 cpu.stat); None where neither is readable."""
+    path = subprocess.run(["podman", "inspect", "-f", "{{.State.CgroupPath}}", name], capture_output=True,
+                          text=True, check=False).stdout.strip()
+    if not path:
+        cid = subprocess.run(["podman", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True,
+                             check=False).stdout.strip()
+        path = f"/libpod_parent/libpod-{cid}" if cid else ""
+    v1, v2 = Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage"), Path(f"/sys/fs/cgroup{path}/cpu.stat")
+    if path and v1.exists():
+        return int(v1.read_text()) / 1e9
+    if path and v2.exists():
+        usage = re.search(r"^usage_usec (\d+)$", v2.read_text(), re.M)
+        return int(usage.group(1)) / 1e6 if usage else None
+    return None
+
+
 def converge_floor(image):
     """The floor of a cold converge: the same wheels by plain pip into three venvs, and the hub and
-    traefik started by hand with minimal configs, in a fresh host of the same image (no Ansible)."""
+    traefik started by hand with minimal configs, in a fresh host of the same image (no Ansible).
+    Its seconds, and the CPU seconds its host used (None where the cgroup is not readable)."""
     name = "ujh-bench-floor"
     subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
     subprocess.run(["podman", "run", "-d", "--name", name, "--privileged", "--systemd=always", image,
@@ -282,12 +306,14 @@ def converge_floor(image):
         for file, text in locks.items():
             put(floor, f"/opt/floor/{file}", text)
         put(floor, "/opt/floor/floor.sh", FLOOR)
+        cpu = container_cpu_s(name)
         started = time.monotonic()
         result = floor.run("timeout 900 bash /opt/floor/floor.sh")
         took = time.monotonic() - started
         if result.rc != 0:
             raise SystemExit(f"the converge floor failed: {result.stderr[-2000:]}")
-        return round(took, 1)
+        cpu_after = container_cpu_s(name)
+        return round(took, 1), (round(cpu_after - cpu, 1) if cpu is not None and cpu_after is not None else None)
     finally:
         subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
 
@@ -763,12 +789,20 @@ def main():
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--floor", action="store_true",
-                        help="print the seconds of one cold converge's floor (a fresh host of UJH_TEST_IMAGE), and stop")
+                        help="print the seconds of one cold converge's floor (a fresh host of UJH_TEST_IMAGE) and the CPU "
+                             "seconds its host used, and stop")
+    parser.add_argument("--container-cpu", metavar="NAME",
+                        help="print the CPU seconds podman container NAME has used so far (empty if unreadable), and stop")
     parser.add_argument("--merge", metavar="RESULTS_JSON",
                         help="the other sections from an earlier full run's results (the document says which are whose)")
     args = parser.parse_args()
     if args.floor:
-        print(converge_floor(os.environ["UJH_TEST_IMAGE"]))
+        took, cpu = converge_floor(os.environ["UJH_TEST_IMAGE"])
+        print(took, "" if cpu is None else cpu)
+        return
+    if args.container_cpu:
+        cpu = container_cpu_s(args.container_cpu)
+        print("" if cpu is None else round(cpu, 2))
         return
     quick = args.quick
     only = args.only.split(",")

@@ -196,6 +196,16 @@ def write(results, path):
                        "so the target counts as met only where medians and best against best both are).")
             targets.append(("cold converge <= 1.25 x floor", f"{cold:.2f}x by medians, {best:.2f}x best against best",
                             cold <= 1.25 and best <= 1.25))
+        cpu = c.get("cold_cpu_s") or {}
+        if cpu.get("host") and cpu.get("controller") and cpu.get("floor"):
+            def listed(values):
+                return f"{statistics.median(values):.1f} ({', '.join(f'{x:.1f}' for x in values)})"
+            work = statistics.median([h + a for h, a in zip(cpu["host"], cpu["controller"])])
+            out.append(f" CPU seconds, medians (runs): each cold converge's host {listed(cpu['host'])} and its controller "
+                       f"{listed(cpu['controller'])} (ansible-playbook, and molecule's own Python), against the floor's host "
+                       f"{listed(cpu['floor'])}: the converge does {work / statistics.median(cpu['floor']):.1f}x the floor's "
+                       f"work, on two cores, so it cannot take less than half of it, {work / 2:.1f} s (the floor keeps "
+                       "about one core busy).")
         out.append("\n\n")
         targets.append(("idempotent converge <= 5 x a facts-only play", f"{idem:.1f}x by medians, {idem_pairs:.1f}x by pairs",
                         idem <= 5 and idem_pairs <= 5))
