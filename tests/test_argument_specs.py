@@ -85,6 +85,8 @@ def test_the_unit_layer_runs_the_hosts_pins_of_jupyterhub_traefik_and_the_spawne
     assert ["jupyterhub-systemdspawner", dev["jupyterhub-systemdspawner"]] == systemdspawner
     batch = load(ROOT / "roles/slurm_spawner/defaults/main.yml")["slurm_spawner_batchspawner_spec"].split("==")
     assert ["batchspawner", dev["batchspawner"]] == batch
+    uv = VENV_CHECK.pins((ROOT / "roles/_common/files/uv-requirements.txt").read_text())
+    assert dev["uv"] == uv["uv"][0]
 
 
 def test_internal_entry_points_are_task_files_called_by_their_name():

@@ -2,8 +2,9 @@
 # Copyright: unopinionated.jupyterhub developers
 # BSD 3-Clause License (see LICENSE)
 """Install pins into a Python environment in one module run: create the venv where there is
-none, pip (hashed pins in hash-checking mode, then the others), byte-compile on every core, and
-the environment's .pth file and pyvenv.cfg setting."""
+none, uv or pip (hashed pins in hash-checking mode, then the others), byte-compile on every core,
+and the environment's .pth file and pyvenv.cfg setting. uv is fetched first where the host lacks
+it, by the pip wheel the host's Python bundles."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ description:
     C(compileall) with one process per core (pip compiles file by file, on one core: half of the users'
     environment's install time on 2 cores). What pip installs is compiled all the same, so no user's or
     the hub's first start compiles it.
+  - >-
+    With O(installer=uv), L(uv,https://docs.astral.sh/uv/) creates the venv (C(uv venv), then the pip
+    wheel the host's Python bundles, and setuptools' below Python 3.12, as C(python -m venv) would) and
+    installs, with its cache in O(uv.cache): an environment installed after another on the same host
+    links the files they share instead of unpacking them again. Where O(uv.dir) lacks the version
+    O(uv.requirements) pins, the pip wheel the host's Python bundles (Debian's C(python3-pip-whl),
+    or C(ensurepip)'s) installs it there first, in hash-checking mode, with O(pip_args) and pip's
+    environment; background installs of the same host take turns at it (a lock on its parent directory).
   - Writes O(pth) into the package directory and sets C(include-system-site-packages) in C(pyvenv.cfg) as asked.
   - Run C(async) with C(poll=0) to install while the play goes on, and wait with C(ansible.builtin.async_status).
 version_added: 0.3.0
@@ -44,10 +53,35 @@ options:
     elements: str
     default: []
   pip_args:
-    description: pip options for both installs (index, find-links).
+    description: Installer options for both installs (index, find-links); pip and uv spell them alike.
     type: list
     elements: str
     default: []
+  installer:
+    description: What installs (and creates the venv where there is none).
+    type: str
+    choices: [pip, uv]
+    default: pip
+  uv:
+    description: Where uv lives on the host, required with O(installer=uv).
+    type: dict
+    suboptions:
+      dir:
+        description: uv's directory (pip's C(--target)); the binary is C(bin/uv) in it.
+        type: path
+        required: true
+      cache:
+        description: uv's cache (C(UV_CACHE_DIR)), on the environments' file system so that files are linked.
+        type: path
+        required: true
+      config:
+        description: A C(uv.toml) uv reads (C(UV_CONFIG_FILE)) where the file exists (the index's address).
+        type: path
+      requirements:
+        description: uv's pin, with C(--hash) options.
+        type: list
+        elements: str
+        required: true
   pth:
     description: The text of C(unopinionated_jupyterhub.pth) in the package directory; without it, no such file is written.
     type: str
@@ -92,7 +126,13 @@ purelib:
   type: str
 """
 
+import fcntl
+import glob
 import os
+import re
+import shutil
+import sys
+import sysconfig
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -114,6 +154,104 @@ def pip_commands(python, hashed_file, unhashed, pip_args):
     return commands
 
 
+def uv_commands(uv, python, hashed_file, unhashed, pip_args):
+    """The uv runs, in order, as pip_commands: the hashed pins from their file, then the others by name."""
+    base = [uv, "pip", "install", "--python", python] + list(pip_args)
+    commands = []
+    if hashed_file:
+        commands.append(base + ["--require-hashes", "-r", hashed_file])
+    if unhashed:
+        commands.append(base + ["--"] + list(unhashed))
+    return commands
+
+
+def wheel_version(path):
+    """A wheel file's version as a tuple of numbers (pip-23.0.1-py3-none-any.whl: (23, 0, 1))."""
+    return tuple(int(part) for part in re.findall(r"\d+", os.path.basename(path).split("-")[1]))
+
+
+def bundled_wheel(name, version_info=sys.version_info, stdlib=None):
+    """The newest wheel of name that the interpreter bundles for venv and ensurepip: Debian's and
+    Fedora's python-wheels directories, or ensurepip's own. None where there is none."""
+    dirs = ["/usr/share/python-wheels", "/usr/share/python3-wheels",
+            f"/usr/share/python{version_info[0]}.{version_info[1]}-wheels",
+            os.path.join(stdlib or sysconfig.get_path("stdlib"), "ensurepip", "_bundled")]
+    found = [path for directory in dirs for path in glob.glob(os.path.join(directory, f"{name}-*.whl"))]
+    return max(found, key=wheel_version) if found else None
+
+
+def uv_pin_version(requirements):
+    """The version uv's pin names (uv==0.13.9 ...)."""
+    for line in requirements:
+        match = re.match(r"^\s*uv\s*==\s*([0-9][^\s;\\]*)", line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def uv_environment(settings):
+    """What every uv run gets besides the task's environment (the CA bundle there, SSL_CERT_FILE)."""
+    environment = {"UV_CACHE_DIR": settings["cache"], "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    if settings.get("config") and os.path.exists(settings["config"]):
+        environment["UV_CONFIG_FILE"] = settings["config"]
+    return environment
+
+
+def ensure_uv(module, settings, pip_args):
+    """uv's binary, at the pinned version: fetched into settings['dir'] where it is not there yet."""
+    directory = settings["dir"]
+    binary = os.path.join(directory, "bin", "uv")
+    version = uv_pin_version(settings["requirements"])
+    if not version:
+        module.fail_json(msg=f"uv's requirements name no uv==VERSION: {settings['requirements']}")
+    marker = os.path.join(directory, f"uv-{version}.dist-info")
+    parent = os.path.dirname(directory.rstrip("/"))
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    handle = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # the other background installs of this host wait here
+        if os.path.isdir(marker) and os.access(binary, os.X_OK):
+            return binary
+        pip = bundled_wheel("pip")
+        if not pip:
+            module.fail_json(msg="Fetching uv needs the pip wheel the host's Python bundles (Debian: python3-pip-whl), "
+                                 "and there is none; install it, or set jupyterhub_installer: pip")
+        fresh = tempfile.mkdtemp(prefix=".uv-", dir=parent)
+        try:
+            lock = os.path.join(fresh, "uv-requirements.txt")
+            with open(lock, "w", encoding="utf-8") as pins:
+                pins.write("\n".join(settings["requirements"]) + "\n")
+            run(module, [sys.executable, os.path.join(pip, "pip"), "install", "--no-compile", "--no-deps",
+                         "--disable-pip-version-check", "--target", os.path.join(fresh, "uv")]
+                + list(pip_args) + ["--require-hashes", "-r", lock], f"Fetching uv {version} into {directory}")
+            os.chmod(os.path.join(fresh, "uv"), 0o755)
+            old = os.path.join(fresh, "old")
+            if os.path.lexists(directory):
+                os.rename(directory, old)
+            os.rename(os.path.join(fresh, "uv"), directory)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        return binary
+    finally:
+        os.close(handle)
+
+
+SEED_VERSION = "import sys; print(sys.version_info[0], sys.version_info[1], sysconfig.get_path('stdlib'))"
+
+
+def seed(module, uv, python, environ):
+    """What python -m venv puts into a new venv, from the same wheels: pip, and setuptools below 3.12."""
+    major, minor, stdlib = run(module, [python, "-I", "-c", "import sysconfig; " + SEED_VERSION],
+                               f"Asking {python} for its version", environ).split()
+    version_info = (int(major), int(minor))
+    names = ["pip"] + (["setuptools"] if version_info < (3, 12) else [])
+    wheels = [bundled_wheel(name, version_info, stdlib) for name in names]
+    if not wheels[0]:
+        module.fail_json(msg=f"{python} bundles no pip wheel for a new venv (Debian: python3-pip-whl)")
+    run(module, [uv, "pip", "install", "--python", python, "--no-index", "--no-deps", "--"] + [w for w in wheels if w],
+        f"Installing pip into {os.path.dirname(os.path.dirname(python))}", environ)
+
+
 def with_system_site_packages(text):
     """pyvenv.cfg's text with include-system-site-packages = true (its other lines kept)."""
     lines = [entry for entry in text.splitlines() if entry.split("=", 1)[0].strip() != "include-system-site-packages"]
@@ -131,8 +269,8 @@ def settle_text(path, text):
         host_files.write_file(path, content, ROOT_FILE)
 
 
-def run(module, argv, what):
-    rc, out, err = module.run_command(argv, expand_user_and_vars=False)
+def run(module, argv, what, environ=None):
+    rc, out, err = module.run_command(argv, expand_user_and_vars=False, environ_update=environ or {})
     if rc != 0:
         module.fail_json(msg=f"{what} failed (exit {rc}): {tail(err or out)}", cmd=argv, rc=rc, stdout=out, stderr=err)
     return out
@@ -146,9 +284,17 @@ def main():
             "hashed": {"type": "list", "elements": "str", "default": []},
             "unhashed": {"type": "list", "elements": "str", "default": []},
             "pip_args": {"type": "list", "elements": "str", "default": []},
+            "installer": {"type": "str", "choices": ["pip", "uv"], "default": "pip"},
+            "uv": {"type": "dict", "options": {
+                "dir": {"type": "path", "required": True},
+                "cache": {"type": "path", "required": True},
+                "config": {"type": "path"},
+                "requirements": {"type": "list", "elements": "str", "required": True},
+            }},
             "pth": {"type": "str"},
             "system_site_packages": {"type": "bool", "default": False},
         },
+        required_if=[("installer", "uv", ["uv"])],
         supports_check_mode=True,
     )
     params = module.params
@@ -159,8 +305,18 @@ def main():
         module.fail_json(msg=f"{env} has no bin/python, and no interpreter (python) was given to create a venv there")
     if module.check_mode:
         module.exit_json(changed=True, created=created)
-    if created:
+    uv = environ = None
+    if params["installer"] == "uv":
+        uv = ensure_uv(module, params["uv"], params["pip_args"])
+        environ = uv_environment(params["uv"])
+    if created and uv:
+        # --allow-existing: what a directory already holds stays, as python -m venv leaves it.
+        run(module, [uv, "venv", "--quiet", "--no-project", "--allow-existing", "--python", params["python"], env],
+            f"Creating the venv {env}", environ)
+    elif created:
         run(module, [params["python"], "-m", "venv", env], f"Creating the venv {env}")
+    if uv and os.path.exists(os.path.join(env, "pyvenv.cfg")) and not os.path.exists(os.path.join(env, "bin", "pip")):
+        seed(module, uv, python, environ)  # a venv uv made (in this run, or one that stopped before this)
     hashed_file = None
     commands = []
     try:
@@ -168,9 +324,12 @@ def main():
             handle, hashed_file = tempfile.mkstemp(suffix=".txt", dir=module.tmpdir)
             with os.fdopen(handle, "w", encoding="utf-8") as lock:
                 lock.write("\n".join(params["hashed"]) + "\n")
-        commands = pip_commands(python, hashed_file, params["unhashed"], params["pip_args"])
+        if uv:
+            commands = uv_commands(uv, python, hashed_file, params["unhashed"], params["pip_args"])
+        else:
+            commands = pip_commands(python, hashed_file, params["unhashed"], params["pip_args"])
         for argv in commands:
-            run(module, argv, f"pip install into {env}")
+            run(module, argv, f"{params['installer']} install into {env}", environ)
     finally:
         if hashed_file:
             os.unlink(hashed_file)

@@ -5,6 +5,7 @@ in the background through _common's venv_wait.yml."""
 import base64
 import hashlib
 import json
+import subprocess
 import sys
 import textwrap
 import zipfile
@@ -53,16 +54,18 @@ def test_the_pth_file_replaces_a_link_planted_where_it_goes_and_writes_only_what
     assert pth.stat().st_ino == before  # the same text: not written again
 
 
-def wheel(directory, name="ujh_tiny", version="1.0"):
-    """A minimal pure-Python wheel, and its pin with the wheel's sha256."""
+def wheel(directory, name="ujh_tiny", version="1.0", extra=None):
+    """A minimal pure-Python wheel (extra: more members), and its pin with the wheel's sha256."""
     path = directory / f"{name}-{version}-py3-none-any.whl"
-    files = {f"{name}/__init__.py": "VALUE = 'tiny'\n",
+    files = {**(extra or {}), f"{name}/__init__.py": "VALUE = 'tiny'\n",
              f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
              f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     record = []
     with zipfile.ZipFile(path, "w") as archive:
         for member, text in files.items():
-            archive.writestr(member, text)
+            info = zipfile.ZipInfo(member)
+            info.external_attr = (0o100755 if ".data/scripts/" in member else 0o100644) << 16
+            archive.writestr(info, text)
             digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
             record.append(f"{member},sha256={digest},{len(text)}")
         record.append(f"{name}-{version}.dist-info/RECORD,,")
@@ -151,3 +154,83 @@ def test_an_environment_that_is_not_there_and_no_python_is_a_clear_error(tmp_pat
         """)
     assert result.returncode != 0
     assert f"{tmp_path}/none has no bin/python, and no interpreter (python) was given" in result.stdout
+
+
+def test_uv_runs_hashed_pins_first_and_a_spec_that_looks_like_an_option_stays_a_requirement():
+    commands = venv_install.uv_commands("/u/bin/uv", "/e/bin/python", "/tmp/lock.txt",
+                                        ["--index-url=http://evil/", "x==1"], ["--no-index", "--find-links=/w"])
+    assert commands == [
+        ["/u/bin/uv", "pip", "install", "--python", "/e/bin/python", "--no-index", "--find-links=/w",
+         "--require-hashes", "-r", "/tmp/lock.txt"],
+        ["/u/bin/uv", "pip", "install", "--python", "/e/bin/python", "--no-index", "--find-links=/w",
+         "--", "--index-url=http://evil/", "x==1"],
+    ]
+
+
+def test_uv_pin_version_and_bundled_wheels(tmp_path):
+    assert venv_install.uv_pin_version(["# uv", "uv==0.13.9 \\", "--hash=sha256:00"]) == "0.13.9"
+    assert venv_install.uv_pin_version(["uvicorn==1.0"]) is None
+    bundled = tmp_path / "ensurepip" / "_bundled"
+    bundled.mkdir(parents=True)
+    for name in ("pip-9.0.1-py3-none-any.whl", "pip-23.0.1-py3-none-any.whl", "setuptools-65.5.0-py3-none-any.whl"):
+        (bundled / name).write_text("")
+    found = venv_install.bundled_wheel("pip", (3, 99), str(tmp_path))
+    assert found in (str(bundled / "pip-23.0.1-py3-none-any.whl"),) or found.startswith("/usr/share/")
+    assert venv_install.bundled_wheel("nothing-here", (3, 99), str(tmp_path)) is None
+
+
+def uv_settings(tmp_path, pin):
+    return {"dir": str(tmp_path / "base" / "uv"), "cache": str(tmp_path / "base" / "cache"), "requirements": [pin]}
+
+
+def uv_task(env, wheels, settings, pins):
+    return (f"        - unopinionated.jupyterhub.venv_install:\n"
+            f"            dir: {env}\n"
+            f"            python: {sys.executable}\n"
+            f"            hashed: {json.dumps(pins)}\n"
+            f"            pip_args: [--no-index, --find-links={wheels}]\n"
+            f"            installer: uv\n"
+            f"            uv: {json.dumps(settings)}\n")
+
+
+def test_uv_is_fetched_in_hash_checking_mode_and_a_new_pin_replaces_it(tmp_path, wheelhouse):
+    # A wheel named uv (a script that says its version): the fetch is pip's real run, --target and hashes.
+    wheels, tiny = wheelhouse
+    pins = {version: wheel(wheels, "uv", version, {f"uv-{version}.data/scripts/uv": f"#!/bin/sh\necho uv {version}\nexit 1\n"})
+            for version in ("0.0.1", "0.0.2")}
+    settings = uv_settings(tmp_path, pins["0.0.1"].rsplit(":", 1)[0] + ":" + "0" * 64)
+    result = play(tmp_path, uv_task(tmp_path / "env", wheels, settings, [tiny]))
+    assert result.returncode != 0 and "Fetching uv 0.0.1 into" in result.stdout and "DO NOT MATCH THE HASHES" in result.stdout
+    assert not (tmp_path / "base" / "uv").exists() and not list((tmp_path / "base").glob(".uv-*"))
+    uv = tmp_path / "base" / "uv" / "bin" / "uv"
+    for version in ("0.0.1", "0.0.2"):
+        # The fetched "uv" then fails to make the venv: what it fetched is what ran.
+        result = play(tmp_path, uv_task(tmp_path / "env", wheels, uv_settings(tmp_path, pins[version]), [tiny]))
+        assert result.returncode != 0 and f"Creating the venv {tmp_path}/env failed" in result.stdout, result.stdout[-2000:]
+        assert uv.read_text() == f"#!/bin/sh\necho uv {version}\nexit 1\n"
+        assert [p.name for p in (tmp_path / "base" / "uv").glob("uv-*.dist-info")] == [f"uv-{version}.dist-info"]
+    assert not list((tmp_path / "base").glob(".uv-*"))
+
+
+def test_uv_makes_a_venv_with_pip_installs_the_pins_and_compiles_them(tmp_path, wheelhouse):
+    # The real uv (requirements-dev.txt's pin is the hosts'), put where a fetch would have put it.
+    wheels, pin = wheelhouse
+    real = Path(sys.executable).parent / "uv"
+    if not real.exists():
+        pytest.fail(f"{real} is missing: the unit layer installs uv from requirements-dev.txt")
+    settings = uv_settings(tmp_path, "uv==0.13.9 --hash=sha256:" + "0" * 64)
+    (Path(settings["dir"]) / "uv-0.13.9.dist-info").mkdir(parents=True)
+    (Path(settings["dir"]) / "bin").mkdir()
+    (Path(settings["dir"]) / "bin" / "uv").symlink_to(real)
+    env = tmp_path / "env"
+    result = play(tmp_path, uv_task(env, wheels, settings, [pin]) + """\
+            pth: "import sys\\n"
+          register: installed
+        """)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "\nuv = 0.13.9\n" in (env / "pyvenv.cfg").read_text()  # uv made it (pyvenv.cfg names its version)
+    assert list(env.glob("lib/python3*/site-packages/ujh_tiny/__pycache__/__init__.*.pyc"))
+    assert list(env.glob("lib/python3*/site-packages/unopinionated_jupyterhub.pth"))
+    pip = subprocess.run([env / "bin" / "python", "-I", "-m", "pip", "--version"], capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr  # python -m pip works in it, as in a venv python -m venv made
+    assert list(Path(settings["cache"]).iterdir())  # the cache another environment links from

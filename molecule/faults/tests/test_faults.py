@@ -195,11 +195,12 @@ def test_the_environment_and_the_mirrors_credentials_reach_only_root(host, hub_u
     mirror_log = host.check_output("journalctl -u ujh-test-mirror.service -o cat --no-pager")
     assert "GET /pamela/" in mirror_log, mirror_log[-2000:]  # pip asked the mirror
     seen = host.check_output("cat /tmp/ujh-ps.log && rm -f /tmp/ujh-ps.log")
-    assert re.search(r"(bin/pip\S*|bin/python\S* -m pip) .*install", seen), "the sampler never saw pip run"
+    assert re.search(r"(bin/uv pip|bin/pip\S*|bin/python\S* -m pip) .*install", seen), "the sampler never saw uv or pip run"
     assert mirror_secret not in seen, [line for line in seen.splitlines() if mirror_secret in line][:3]
     assert host.run(f"{BASE}/env/bin/python -c 'import pamela'").rc == 0
-    pip_conf = host.file(f"{BASE}/pip.conf")
-    assert pip_conf.user == "root" and pip_conf.mode == 0o600
+    for config in ("pip.conf", "uv.toml"):
+        written = host.file(f"{BASE}/{config}")
+        assert written.user == "root" and written.mode == 0o600, config
     pid = unit_pid(host, "jupyterhub.service")
     environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
     for name, value in environment.items():
@@ -213,6 +214,7 @@ def test_the_environment_and_the_mirrors_credentials_reach_only_root(host, hub_u
     assert run_site().returncode == 0
     # The scenario's own index (the testbed's empty one) replaces the mirror's address.
     assert mirror_secret not in host.file(f"{BASE}/pip.conf").content_string
+    assert mirror_secret not in host.file(f"{BASE}/uv.toml").content_string
     assert hub_health_through_traefik(hub_url) == 200
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ujh_testlib import BASE, DROPIN_DIR, exposure, lock_entries, recap, run_site
+from ujh_testlib import REPO, BASE, DROPIN_DIR, exposure, lock_entries, recap, run_site, scenario_group_vars
 
 
 def test_check_mode_on_a_converged_host_reports_no_changes():
@@ -47,3 +47,23 @@ def test_the_hub_env_holds_every_pin_of_its_lock_at_its_version(host):
              if freeze.get(name, [None])[0] != version}
     assert not wrong, f"pins not installed as locked (lock, installed): {wrong}"
     print(f"\n[lock] {len(lock)} pins installed as locked; pip freeze lists {len(freeze)} packages")
+
+
+def test_the_installer_the_site_chose_made_every_environment_and_each_has_pip(host):
+    # jupyterhub_installer: uv (the default) fetched the pinned uv once and made each venv with
+    # it (pyvenv.cfg names uv); pip made them where the scenario chose pip. Either way each
+    # environment has pip, as a venv python -m venv made has (a user's pip install --user).
+    installer = scenario_group_vars().get("jupyterhub_installer", "uv")
+    configs = host.check_output(f"ls {BASE}/*/pyvenv.cfg").split()
+    assert len(configs) >= 2, configs  # the hub's and traefik's at least
+    made_by_uv = {path: "\nuv = " in "\n" + host.file(path).content_string for path in configs}
+    pin = lock_entries((REPO / "roles/_common/files/uv-requirements.txt").read_text())["uv"][0]
+    if installer == "uv":
+        assert all(made_by_uv.values()), made_by_uv
+        assert host.check_output(f"{BASE}/uv/bin/uv --version").split()[1] == pin
+    else:
+        assert not any(made_by_uv.values()) and not host.file(f"{BASE}/uv").exists, made_by_uv
+    for path in configs:
+        env = path.rsplit("/", 1)[0]
+        assert host.run(f"{env}/bin/python -I -m pip --version").rc == 0, env
+    print(f"\n[installer] {installer}: {len(configs)} environments")
