@@ -49,9 +49,10 @@ def _pem_pair(directory, name):
 
 def host_fingerprint(host):
     """Path, mode, owner, mtime and content hash of every file under the base directory and
-    /etc/systemd (the hub's env left out: large, and only pip writes it)."""
+    /etc/systemd (the hub's env and uv's cache left out: large, and only the installer writes them)."""
     return host.check_output(
-        f"find {BASE} /etc/systemd /etc/sudoers.d /etc/tmpfiles.d -path '{BASE}/env' -prune -o -type f "
+        f"find {BASE} /etc/systemd /etc/sudoers.d /etc/tmpfiles.d -path '{BASE}/env' -prune -o -path '{BASE}/uv-cache' -prune "
+        "-o -type f "
         "! -name 'jupyterhub.sqlite*' ! -name 'rules*.yaml' ! -name 'rules-*.json' ! -name jupyterhub.pid "
         "-printf '%p %m %u %T@ ' -exec sha256sum {} \\; | sort | sha256sum"
     )
@@ -161,6 +162,28 @@ def test_uninstall_refuses_a_base_directory_the_collection_did_not_make(host, hu
     assert "jupyterhub_base_dir ('/usr/share/doc') holds neither managed.json" in output, output[-3000:]
     assert recap(result)["changed"] == 0
     assert host.check_output("ls -A /usr/share/doc | wc -l") == entries
+    assert unit_pid(host, "jupyterhub.service") == hub_pid
+    assert hub_health_through_traefik(hub_url) == 200
+
+
+def test_a_mirror_set_only_in_pip_conf_stops_uv_before_any_change(host, hub_url):
+    # uv (the default installer) reads no pip.conf: a site whose mirror is set only there would
+    # have its hosts ask PyPI. The play stops first, naming the file and the variables.
+    hub_pid = unit_pid(host, "jupyterhub.service")
+    before = host_fingerprint(host)
+    host.check_output("printf '[global]\\nindex-url = https://mirror.invalid/simple\\n' > /etc/pip.conf")
+    try:
+        result = run_site()
+        again = run_site("-e", "jupyterhub_installer=pip", "--tags", "never")  # the way out it names
+    finally:
+        host.check_output("rm -f /etc/pip.conf")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert ("/etc/pip.conf on this host name a package index or find-links for pip, and uv (jupyterhub_installer: uv, "
+            "the default) does not read pip's configuration: set jupyterhub_pip_index_url") in output, output[-3000:]
+    assert recap(result)["changed"] == 0
+    assert host_fingerprint(host) == before
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert unit_pid(host, "jupyterhub.service") == hub_pid
     assert hub_health_through_traefik(hub_url) == 200
 
