@@ -159,16 +159,18 @@ def converge(runs):
         if cold_timings.exists():
             cold_tasks = [json.loads(line) for line in cold_timings.read_text().splitlines()]
     floors = [float(x) for x in os.environ.get("UJH_BENCH_COLD_FLOOR_S", "").split(",") if x]
+    uv_floors = [float(x) for x in os.environ.get("UJH_BENCH_COLD_FLOOR_UV_S", "").split(",") if x]
     # CPU seconds of each cold converge (its host's cgroup; the controller's: ansible-playbook under
     # molecule, molecule's own Python included) and of each floor's host; empty where not measured.
     cpu = {key: [float(x) for x in os.environ.get(f"UJH_BENCH_COLD_{key.upper()}_CPU_S", "").split(",") if x]
-           for key in ("host", "controller", "floor")}
+           for key in ("host", "controller", "floor", "floor_uv")}
     return {
         "cold_s": round(statistics.median(cold_runs), 1) if cold_runs else None,
         "cold_runs_s": [round(x, 1) for x in cold_runs],
         "cold_pair_ratios": [round(c / f, 2) for c, f in zip(cold_runs, floors)],
         "cold_floor_s": statistics.median(floors) if floors else None,
         "cold_floor_runs_s": floors,
+        "cold_uv_floor_runs_s": uv_floors,
         "cold_slowest": slowest(cold_tasks, 8),
         "cold_installs": install_spans(cold_tasks),
         "cold_cpu_s": {key: values for key, values in cpu.items() if values},
@@ -200,6 +202,22 @@ def slowest(tasks, n):
     return [[t["task"], t["seconds"]] for t in sorted(tasks, key=lambda t: -t["seconds"])[:n]]
 
 
+# How the floor makes each venv: plain pip (python -m venv, pip compiling as it installs), or
+# uv by hand (fetched by the bundled pip wheel, as the roles fetch it; uv venv, then its install
+# with bytecode, one cache for the three).
+FLOOR_VENV = {
+    "pip": r"""venv() {
+  python3 -m venv "$1"
+  "$1/bin/pip" install -q --no-index --find-links /srv/wheelhouse "${@:2}"
+}""",
+    "uv": r"""python3 "$(echo /usr/share/python-wheels/pip-*.whl)/pip" install -q --no-compile --no-deps --target /opt/floor/uv \
+  --no-index --find-links /srv/wheelhouse --require-hashes -r /opt/floor/uv.txt
+venv() {
+  /opt/floor/uv/bin/uv venv -q --python /usr/bin/python3 "$1"
+  UV_CACHE_DIR=/opt/floor/uv-cache /opt/floor/uv/bin/uv pip install -q --compile-bytecode --python "$1/bin/python" \
+    --no-index --find-links /srv/wheelhouse "${@:2}"
+}""",
+}
 FLOOR = r"""set -e
 # What the roles install from Debian when the host lacks it.
 missing=""
@@ -209,10 +227,7 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
-venv() {
-  python3 -m venv "$1"
-  "$1/bin/pip" install -q --no-index --find-links /srv/wheelhouse "${@:2}"
-}
+__VENV__
 venv /opt/floor/env -r /opt/floor/hub.txt -r /opt/floor/spawner.txt
 venv /opt/floor/user-env -r /opt/floor/user.txt
 venv /opt/floor/proxy -r /opt/floor/traefik.txt
@@ -279,10 +294,10 @@ def container_cpu_s(name):
     return None
 
 
-def converge_floor(image):
-    """The floor of a cold converge: the same wheels by plain pip into three venvs, and the hub and
-    traefik started by hand with minimal configs, in a fresh host of the same image (no Ansible).
-    Its seconds, and the CPU seconds its host used (None where the cgroup is not readable)."""
+def converge_floor(image, installer="pip"):
+    """The floor of a cold converge: the same wheels by plain pip (or uv by hand) into three venvs, and
+    the hub and traefik started by hand with minimal configs, in a fresh host of the same image (no
+    Ansible). Its seconds, and the CPU seconds its host used (None where the cgroup is not readable)."""
     name = "ujh-bench-floor"
     subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
     subprocess.run(["podman", "run", "-d", "--name", name, "--privileged", "--systemd=always", image,
@@ -293,6 +308,7 @@ def converge_floor(image):
         locks = {
             "hub.txt": (REPO / "roles" / "hub" / "files" / "requirements.txt").read_text(),
             "user.txt": (REPO / "roles" / "systemd_spawner" / "files" / "user-requirements.txt").read_text(),
+            "uv.txt": (REPO / "roles" / "_common" / "files" / "uv-requirements.txt").read_text(),
         }
         specs = {}
         for role in ("systemd_spawner", "proxy"):
@@ -305,7 +321,7 @@ def converge_floor(image):
         floor.check_output("mkdir -p /opt/floor")
         for file, text in locks.items():
             put(floor, f"/opt/floor/{file}", text)
-        put(floor, "/opt/floor/floor.sh", FLOOR)
+        put(floor, "/opt/floor/floor.sh", FLOOR.replace("__VENV__", FLOOR_VENV[installer]))
         cpu = container_cpu_s(name)
         started = time.monotonic()
         result = floor.run("timeout 900 bash /opt/floor/floor.sh")
@@ -788,16 +804,16 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer samples: a check of the benchmarks themselves")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated, of {','.join(SECTIONS)}")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument("--floor", action="store_true",
-                        help="print the seconds of one cold converge's floor (a fresh host of UJH_TEST_IMAGE) and the CPU "
-                             "seconds its host used, and stop")
+    parser.add_argument("--floor", nargs="?", const="pip", choices=["pip", "uv"],
+                        help="print the seconds of one cold converge's floor (a fresh host of UJH_TEST_IMAGE; its venvs by "
+                             "plain pip, or by uv by hand) and the CPU seconds its host used, and stop")
     parser.add_argument("--container-cpu", metavar="NAME",
                         help="print the CPU seconds podman container NAME has used so far (empty if unreadable), and stop")
     parser.add_argument("--merge", metavar="RESULTS_JSON",
                         help="the other sections from an earlier full run's results (the document says which are whose)")
     args = parser.parse_args()
     if args.floor:
-        took, cpu = converge_floor(os.environ["UJH_TEST_IMAGE"])
+        took, cpu = converge_floor(os.environ["UJH_TEST_IMAGE"], args.floor)
         print(took, "" if cpu is None else cpu)
         return
     if args.container_cpu:

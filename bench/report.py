@@ -175,6 +175,10 @@ def write(results, path):
             out.append(row("cold floor: the same wheels by plain pip into three venvs, hub and traefik started "
                            "by hand (a fresh host of the same image, no Ansible)", f"{c['cold_floor_s']:.1f} s",
                            spread(c.get("cold_floor_runs_s"))))
+        if c.get("cold_uv_floor_runs_s"):
+            out.append(row("the same floor with uv by hand (fetched by the bundled pip wheel; `uv venv`, then "
+                           "`uv pip install --compile-bytecode`, one cache), not the target's floor",
+                           f"{statistics.median(c['cold_uv_floor_runs_s']):.1f} s", spread(c["cold_uv_floor_runs_s"])))
         out.append(row(f"idempotent (changed=0, {c['idempotent_tasks']} tasks)", s(c["idempotent_s"]),
                        f"{c['idempotent_s']['min']:.1f}-{c['idempotent_s']['max']:.1f} s"))
         out.append(row("facts-only play (the floor of any run)", s(c["facts_only_s"]),
@@ -196,6 +200,10 @@ def write(results, path):
                        "so the target counts as met only where medians and best against best both are).")
             targets.append(("cold converge <= 1.25 x floor", f"{cold:.2f}x by medians, {best:.2f}x best against best",
                             cold <= 1.25 and best <= 1.25))
+            if c.get("cold_uv_floor_runs_s"):
+                uv_floor = statistics.median(c["cold_uv_floor_runs_s"])
+                out.append(f" The floor is plain pip, as the target defines it; against the same floor with uv by hand "
+                           f"(the installer the roles use by default) the cold converge is {c['cold_s'] / uv_floor:.2f}x by medians.")
         cpu = c.get("cold_cpu_s") or {}
         if cpu.get("host") and cpu.get("controller") and cpu.get("floor"):
             def listed(values):
@@ -205,7 +213,8 @@ def write(results, path):
                        f"{listed(cpu['controller'])} (ansible-playbook, and molecule's own Python), against the floor's host "
                        f"{listed(cpu['floor'])}: the converge does {work / statistics.median(cpu['floor']):.1f}x the floor's "
                        f"work, on two cores, so it cannot take less than half of it, {work / 2:.1f} s (the floor keeps "
-                       "about one core busy).")
+                       "about one core busy)."
+                       + (f" The uv floor's host: {listed(cpu['floor_uv'])}." if cpu.get("floor_uv") else ""))
         out.append("\n\n")
         targets.append(("idempotent converge <= 5 x a facts-only play", f"{idem:.1f}x by medians, {idem_pairs:.1f}x by pairs",
                         idem <= 5 and idem_pairs <= 5))
@@ -225,13 +234,13 @@ def write(results, path):
                 + task_table(c["idempotent_slowest"]))
         if c.get("cold_slowest"):
             out.append("The cold converge's slowest tasks, in its median run. The three Python environments install in "
-                       "the background (the `venv_install` module: pip without byte-compiling, then `compileall` on "
-                       "every core): the users' and the hub's right after the checks and the OS packages (`site.yml` runs "
+                       "the background (the `venv_install` module: uv, the roles' default installer, or pip, without "
+                       "byte-compiling, then `compileall` on every core; uv itself is fetched first, once per host): the users' and the hub's right after the checks and the OS packages (`site.yml` runs "
                        "the hub role's `install_early` before the proxy role), traefik's when the proxy role reaches it. "
                        "Each is waited for where it is first needed (traefik's before traefik starts, the hub's before "
                        "the contributors and the configuration's trial, the users' last, after the hub's health check): "
-                       "a wait's time is what was left of its install. The floor does the same pip installs one after "
-                       "another (pip compiling on one core) and starts, without Ansible's checks, state files, config "
+                       "a wait's time is what was left of its install. The floor does the same installs by plain pip one "
+                       "after another (pip compiling on one core) and starts, without Ansible's checks, state files, config "
                        "trial and health waits:\n\n"
                        + task_table(c["cold_slowest"]))
         installs = (c.get("cold_installs") or {}).get("spans")
