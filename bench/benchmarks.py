@@ -185,15 +185,16 @@ def converge(runs):
 
 
 def install_spans(tasks):
-    """{environment: [start, end]} in a cold converge's task timings (seconds from the first task): from
-    its background install's start to the end of the task that waited for it; and the tasks' total."""
+    """{environment: [start, end, wait]} in a cold converge's task timings (seconds from the first task):
+    from its background install's start to the end of the task that waited for it, and that wait's own
+    seconds (what was left of the install when it was needed); and the tasks' total."""
     spans, clock = {}, 0.0
     for t in tasks:
         found = re.search(r"(?:Install the missing pins .*|Wait for the install) into (/\S+)$", t["task"])
         if found:
-            spans.setdefault(found.group(1), [round(clock, 1), None])
+            spans.setdefault(found.group(1), [round(clock, 1), None, None])
             if "Wait for" in t["task"]:
-                spans[found.group(1)][1] = round(clock + t["seconds"], 1)
+                spans[found.group(1)][1:] = [round(clock + t["seconds"], 1), round(t["seconds"], 1)]
         clock += t["seconds"]
     return {"spans": spans, "total_s": round(clock, 1)}
 

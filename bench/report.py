@@ -244,12 +244,13 @@ def write(results, path):
                        "trial and health waits:\n\n"
                        + task_table(c["cold_slowest"]))
         installs = (c.get("cold_installs") or {}).get("spans")
-        if installs and all(end for _, end in installs.values()):
-            first, last = min(start for start, _ in installs.values()), max(end for _, end in installs.values())
+        if installs and all(span[1] for span in installs.values()):
+            first, last = min(span[0] for span in installs.values()), max(span[1] for span in installs.values())
             out.append("Where the median run's time goes (seconds from its first task, of "
                        f"{c['cold_installs']['total_s']:.1f} s of tasks): "
-                       + "; ".join(f"`{env}` from {start:.1f} (its install started) to {end:.1f} (its wait ended)"
-                                   for env, (start, end) in installs.items())
+                       + "; ".join(f"`{env}` from {span[0]:.1f} (its install started) to {span[1]:.1f} (its wait ended"
+                                   + (f", the wait itself {span[2]:.1f} s" if len(span) > 2 and span[2] is not None else "") + ")"
+                                   for env, span in installs.items())
                        + f". From the first install's start to the last wait's end: {last - first:.1f} s"
                        + (f"; the floor's whole run (its OS packages, its three installs one after another, its starts): "
                           f"{c['cold_floor_s']:.1f} s" if c.get("cold_floor_s") else "")
