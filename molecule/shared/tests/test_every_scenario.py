@@ -54,8 +54,8 @@ def test_the_installer_the_site_chose_made_every_environment_and_each_has_pip(ho
     # it (pyvenv.cfg names uv); pip made them where the scenario chose pip. Either way each
     # environment has pip, as a venv python -m venv made has (a user's pip install --user).
     installer = scenario_group_vars().get("jupyterhub_installer", "uv")
-    configs = host.check_output(f"ls {BASE}/*/pyvenv.cfg").split()
-    assert len(configs) >= 2, configs  # the hub's and traefik's at least
+    configs = host.check_output(f"find {BASE} -maxdepth 3 -path {BASE}/uv-cache -prune -o -name pyvenv.cfg -print").split()
+    assert f"{BASE}/env/pyvenv.cfg" in configs and f"{BASE}/proxy/env/pyvenv.cfg" in configs, configs
     made_by_uv = {path: "\nuv = " in "\n" + host.file(path).content_string for path in configs}
     pin = lock_entries((REPO / "roles/_common/files/uv-requirements.txt").read_text())["uv"][0]
     if installer == "uv":
