@@ -143,26 +143,26 @@ PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 ROOT_FILE = {"owner": "root", "group": "root", "mode": "0644"}
 
 
-def pip_commands(python, hashed_file, unhashed, pip_args):
-    """The pip runs, in order: the hashed pins from their file, then the others by name."""
-    base = [python, "-m", "pip", "install", "--no-compile", "--disable-pip-version-check"] + list(pip_args)
+def install_commands(base, hashed_file, unhashed):
+    """The installer's runs, in order: the hashed pins from their file, then the others by name (after
+    --, so that a spec which looks like an option stays a requirement)."""
     commands = []
     if hashed_file:
         commands.append(base + ["--require-hashes", "-r", hashed_file])
     if unhashed:
         commands.append(base + ["--"] + list(unhashed))
     return commands
+
+
+def pip_commands(python, hashed_file, unhashed, pip_args):
+    """pip's runs (install_commands), without byte-compiling."""
+    return install_commands([python, "-m", "pip", "install", "--no-compile", "--disable-pip-version-check"]
+                            + list(pip_args), hashed_file, unhashed)
 
 
 def uv_commands(uv, python, hashed_file, unhashed, pip_args):
-    """The uv runs, in order, as pip_commands: the hashed pins from their file, then the others by name."""
-    base = [uv, "pip", "install", "--python", python] + list(pip_args)
-    commands = []
-    if hashed_file:
-        commands.append(base + ["--require-hashes", "-r", hashed_file])
-    if unhashed:
-        commands.append(base + ["--"] + list(unhashed))
-    return commands
+    """uv's runs (install_commands) into the environment of python."""
+    return install_commands([uv, "pip", "install", "--python", python] + list(pip_args), hashed_file, unhashed)
 
 
 def wheel_version(path):
