@@ -143,12 +143,12 @@ PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 ROOT_FILE = {"owner": "root", "group": "root", "mode": "0644"}
 
 
-def install_commands(base, hashed_file, unhashed):
+def install_commands(base, hashed_file, unhashed, hashed_options=()):
     """The installer's runs, in order: the hashed pins from their file, then the others by name (after
     --, so that a spec which looks like an option stays a requirement)."""
     commands = []
     if hashed_file:
-        commands.append(base + ["--require-hashes", "-r", hashed_file])
+        commands.append(base + list(hashed_options) + ["--require-hashes", "-r", hashed_file])
     if unhashed:
         commands.append(base + ["--"] + list(unhashed))
     return commands
@@ -161,8 +161,17 @@ def pip_commands(python, hashed_file, unhashed, pip_args):
 
 
 def uv_commands(uv, python, hashed_file, unhashed, pip_args):
-    """uv's runs (install_commands) into the environment of python."""
-    return install_commands([uv, "pip", "install", "--python", python] + list(pip_args), hashed_file, unhashed)
+    """uv's runs (install_commands) into the environment of python. The hashed pins without resolving
+    (--no-deps): uv's hash-checking mode wants a hash for every package of a resolution, those already
+    installed too (pip's only for what it installs), and the pins a run lacks are a subset of a lock
+    whose other pins are installed. uv_check then finds any dependency that none of them brought."""
+    return install_commands([uv, "pip", "install", "--python", python] + list(pip_args), hashed_file, unhashed,
+                            ["--no-deps"])
+
+
+def uv_check(uv, python):
+    """uv's check that every installed package's dependencies are installed, at versions it accepts."""
+    return [uv, "pip", "check", "--python", python]
 
 
 def wheel_version(path):
@@ -330,6 +339,9 @@ def main():
             commands = pip_commands(python, hashed_file, params["unhashed"], params["pip_args"])
         for argv in commands:
             run(module, argv, f"{params['installer']} install into {env}", environ)
+        if uv and hashed_file:
+            run(module, uv_check(uv, python), f"The hashed pins installed into {env} lack a dependency that is neither "
+                "installed nor pinned with its hashes (pip's hash-checking mode refuses that too); uv pip check", environ)
     finally:
         if hashed_file:
             os.unlink(hashed_file)

@@ -54,11 +54,13 @@ def test_the_pth_file_replaces_a_link_planted_where_it_goes_and_writes_only_what
     assert pth.stat().st_ino == before  # the same text: not written again
 
 
-def wheel(directory, name="ujh_tiny", version="1.0", extra=None):
-    """A minimal pure-Python wheel (extra: more members), and its pin with the wheel's sha256."""
+def wheel(directory, name="ujh_tiny", version="1.0", extra=None, requires=()):
+    """A minimal pure-Python wheel (extra: more members; requires: its Requires-Dist), and its pin with
+    the wheel's sha256."""
     path = directory / f"{name}-{version}-py3-none-any.whl"
+    requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
     files = {**(extra or {}), f"{name}/__init__.py": "VALUE = 'tiny'\n",
-             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{requirements}",
              f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     record = []
     with zipfile.ZipFile(path, "w") as archive:
@@ -161,7 +163,7 @@ def test_uv_runs_hashed_pins_first_and_a_spec_that_looks_like_an_option_stays_a_
                                         ["--index-url=http://evil/", "x==1"], ["--no-index", "--find-links=/w"])
     assert commands == [
         ["/u/bin/uv", "pip", "install", "--python", "/e/bin/python", "--no-index", "--find-links=/w",
-         "--require-hashes", "-r", "/tmp/lock.txt"],
+         "--no-deps", "--require-hashes", "-r", "/tmp/lock.txt"],
         ["/u/bin/uv", "pip", "install", "--python", "/e/bin/python", "--no-index", "--find-links=/w",
          "--", "--index-url=http://evil/", "x==1"],
     ]
@@ -234,3 +236,25 @@ def test_uv_makes_a_venv_with_pip_installs_the_pins_and_compiles_them(tmp_path, 
     pip = subprocess.run([env / "bin" / "python", "-I", "-m", "pip", "--version"], capture_output=True, text=True, check=False)
     assert pip.returncode == 0, pip.stderr  # python -m pip works in it, as in a venv python -m venv made
     assert list(Path(settings["cache"]).iterdir())  # the cache another environment links from
+
+
+def test_uv_installs_a_hashed_pin_beside_installed_ones_and_refuses_one_whose_dependency_is_not_pinned(tmp_path, wheelhouse):
+    # What a second run asks of an existing environment: a few hashed pins whose dependencies are
+    # installed already (uv's hash-checking mode alone would want their hashes too), and one whose
+    # dependency is neither installed nor pinned (pip's hash-checking mode refuses it: so does this).
+    wheels, tiny = wheelhouse
+    real = Path(sys.executable).parent / "uv"
+    settings = uv_settings(tmp_path, "uv==0.13.9 --hash=sha256:" + "0" * 64)
+    (Path(settings["dir"]) / "uv-0.13.9.dist-info").mkdir(parents=True)
+    (Path(settings["dir"]) / "bin").mkdir()
+    (Path(settings["dir"]) / "bin" / "uv").symlink_to(real)
+    env = tmp_path / "env"
+    assert play(tmp_path, uv_task(env, wheels, settings, [tiny])).returncode == 0
+    above = wheel(wheels, "ujh_above", "1.0", requires=["ujh_tiny==1.0"])
+    result = play(tmp_path, uv_task(env, wheels, settings, [above]))
+    assert result.returncode == 0, result.stdout[-3000:]
+    orphan = wheel(wheels, "ujh_orphan", "1.0", requires=["ujh_nowhere>=1"])
+    result = play(tmp_path, uv_task(env, wheels, settings, [orphan]))
+    assert result.returncode != 0
+    assert "lack a dependency that is neither installed nor pinned with its hashes" in result.stdout, result.stdout[-3000:]
+    assert "ujh-nowhere" in result.stdout or "ujh_nowhere" in result.stdout

@@ -173,8 +173,10 @@ def test_a_mirror_set_only_in_pip_conf_stops_uv_before_any_change(host, hub_url)
     before = host_fingerprint(host)
     host.check_output("printf '[global]\\nindex-url = https://mirror.invalid/simple\\n' > /etc/pip.conf")
     try:
-        result = run_site()
-        again = run_site("-e", "jupyterhub_installer=pip", "--tags", "never")  # the way out it names
+        # The scenarios' own index (the test wheelhouse's) is unset: the site's mirror is pip.conf's only.
+        result = run_site("-e", json.dumps({"jupyterhub_pip_index_url": ""}))
+        again = run_site("-e", json.dumps({"jupyterhub_pip_index_url": "", "jupyterhub_installer": "pip"}),
+                         "--tags", "never")  # the way out it names
     finally:
         host.check_output("rm -f /etc/pip.conf")
     output = " ".join((result.stdout + result.stderr).split())
