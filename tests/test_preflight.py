@@ -18,10 +18,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 TABLE = yaml.safe_load((ROOT / "tests" / "bad_inputs.yml").read_text())
-# The cases' neighbours: the variables of every scenario, and the faults scenario's own.
+# The cases' neighbours: the variables of every scenario (the compute hosts' too, as in the
+# scenarios: among them the package index, without which uv's guard reads this controller's own
+# pip configuration), and the faults scenario's own.
+SHARED = (yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())
+          ["provisioner"]["inventory"]["group_vars"]["all"])
 SCENARIO = dict(
-    yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())
-    ["provisioner"]["inventory"]["group_vars"]["all"],
+    SHARED,
     **yaml.safe_load((ROOT / "molecule" / "faults" / "molecule.yml").read_text())
     ["provisioner"]["inventory"]["group_vars"]["jupyterhub_hosts"])
 # The issue's own example, and the defaults, which must pass.
@@ -41,7 +44,7 @@ def test_each_bad_input_is_refused_with_a_message_about_it_alone(tmp_path):
     cases += compute
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"jupyterhub_hosts": {"hosts": hosts, "vars": SCENARIO},
-                                         "jupyterhub_compute_hosts": {"hosts": compute_hosts}}))
+                                         "jupyterhub_compute_hosts": {"hosts": compute_hosts, "vars": SHARED}}))
     # This checkout as the collection, wherever it is cloned.
     (tmp_path / "ansible_collections" / "unopinionated").mkdir(parents=True)
     (tmp_path / "ansible_collections" / "unopinionated" / "jupyterhub").symlink_to(ROOT)
