@@ -87,7 +87,19 @@ def machine(host):
         "jupyterhub_traefik_proxy": out(f"{HUB_ENV} -m pip show jupyterhub-traefik-proxy | sed -n 's/^Version: //p'"),
         "traefik": out(f"{BASE}/proxy/env/bin/traefik version | sed -n 's/^Version: *//p'"),
         "systemdspawner": out(f"{HUB_ENV} -m pip show jupyterhub-systemdspawner | sed -n 's/^Version: //p'"),
+        "python_loop_s": python_loop_s(),
     }
+
+
+def python_loop_s(runs=5):
+    """Seconds of one fixed pure-Python loop (10**7 additions) here, median of runs: how fast this
+    machine was when the run began, to compare runs of different hours by."""
+    def once():
+        started, total = time.perf_counter(), 0
+        for i in range(10**7):
+            total += i
+        return time.perf_counter() - started
+    return round(statistics.median(once() for _ in range(runs)), 2)
 
 
 def install_bench_tools(host):
@@ -530,18 +542,98 @@ def time_to_ready(host, hub_url, visitors):
             "hub_cpu_per_visitor_s": round(hub_cpu, 2)}
 
 
+def watch_workspace(seen):
+    """A seconds_to_jupyterlab prepare(): the browser's clock (CDP timestamps, seconds) when
+    JupyterLab's workspace came back from the server ("fetched") and when JupyterLab first
+    sent it back ("saved"). JupyterLab's router runs its load-state command first, and that
+    command waits for the first save, which a debouncer holds back (500 ms after the last
+    change to the state); the file browser, then the launcher, wait for the router."""
+    def prepare(context, page):
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        methods = {}
+
+        def sent(event):
+            request = event["request"]
+            if "/lab/api/workspaces/" in request["url"]:  # not /lab/api/workspaces?: the list
+                methods[event["requestId"]] = request["method"]
+                if request["method"] == "PUT":
+                    seen.setdefault("saved", event["timestamp"])
+
+        def finished(event):
+            if methods.get(event["requestId"]) == "GET":
+                seen.setdefault("fetched", event["timestamp"])
+
+        cdp.on("Network.requestWillBeSent", sent)
+        cdp.on("Network.loadingFinished", finished)
+    return prepare
+
+
 def browser_time_to_lab(host, hub_url, visitors):
-    """Password submitted -> JupyterLab's launcher drawn, in Debian's chromium."""
+    """Password submitted -> JupyterLab's launcher drawn, in Debian's chromium; and, of
+    JupyterLab's load, the wait from its workspace fetched to its first save (watch_workspace)."""
     from playwright.sync_api import sync_playwright
 
+    times, names, at_lab, waits = [], [], [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                     args=["--no-proxy-server"])
-        times, names, at_lab = zip(*(seconds_to_jupyterlab(browser, hub_url, 300_000) for _ in range(visitors)))
+        for _ in range(visitors):
+            seen = {}
+            took, name, at = seconds_to_jupyterlab(browser, hub_url, 300_000, prepare=watch_workspace(seen))
+            times.append(took)
+            names.append(name)
+            at_lab.append(at)
+            if {"fetched", "saved"} <= seen.keys():
+                waits.append(seen["saved"] - seen["fetched"])
         browser.close()
     for name in names:
         stop_server(host, hub_url, name, timeout=300)
-    return dict(stats(times), at_lab=stats(at_lab))
+    return dict(stats(times), at_lab=stats(at_lab), workspace_save_wait=stats(waits) if waits else None,
+                server_imports=server_imports(host))
+
+
+# The groups of packages server_imports names (by their top-level package).
+IMPORT_GROUPS = {
+    "hub_database": ("sqlalchemy", "alembic"),
+    "aiohttp": ("aiohttp", "aiodns", "aiohappyeyeballs", "aiosignal", "frozenlist", "multidict", "propcache",
+                "pycares", "yarl"),
+}
+
+
+def import_self_ms(text):
+    """{top-level package: milliseconds} from python -X importtime's lines (each module's self time)."""
+    spent = {}
+    for match in re.finditer(r"^import time:\s+(\d+) \|\s+\d+ \|\s*([\w.]+)\s*$", text, re.M):
+        package = match.group(2).split(".")[0]
+        spent[package] = spent.get(package, 0) + int(match.group(1)) / 1000
+    return spent
+
+
+def server_imports(host, runs=3):
+    """What a user's server imports before it answers, as an unprivileged account on the host:
+    jupyterhub.singleuser and each server extension the users' environment enables, under
+    python -X importtime (which slows every import alike: the shares hold, the milliseconds are
+    high). Medians of runs: the total, the groups of IMPORT_GROUPS, the largest packages."""
+    env = f"{BASE}/user-env"
+    enabled = []
+    for path in host.run(f"ls {env}/etc/jupyter/jupyter_server_config.d/").stdout.split():
+        config = json.loads(host.file(f"{env}/etc/jupyter/jupyter_server_config.d/{path}").content_string)
+        enabled += [name for name, on in config.get("ServerApp", {}).get("jpserver_extensions", {}).items() if on]
+    code = "; ".join(["from jupyterhub.singleuser import main"] + [f"import {name}" for name in sorted(enabled)])
+    samples = []
+    for _ in range(runs):
+        result = host.run(f"cd / && runuser -u nobody -- {env}/bin/python -X importtime -c '{code}'")
+        assert result.rc == 0, result.stderr[-2000:]
+        samples.append(import_self_ms(result.stderr))
+    total = statistics.median(sum(s.values()) for s in samples)
+    groups = {group: round(statistics.median(sum(s.get(p, 0) for p in packages) for s in samples))
+              for group, packages in IMPORT_GROUPS.items()}
+    grouped = {p for packages in IMPORT_GROUPS.values() for p in packages}
+    largest = sorted({p for s in samples for p in s} - grouped,
+                     key=lambda p: -statistics.median(s.get(p, 0) for s in samples))[:5]
+    return {"extensions": sorted(enabled), "total_ms": round(total), "groups_ms": groups,
+            "largest_ms": {p: round(statistics.median(s.get(p, 0) for s in samples)) for p in largest}}
 
 
 def first_load_over_a_link(host, hub_url, visitors, mbit=20, rtt_ms=40):

@@ -161,6 +161,8 @@ def write(results, path):
            f"traefik {m['traefik']}, jupyterhub-systemdspawner {m['systemdspawner']}, ",
            f"configurable-http-proxy {m['configurable_http_proxy']} on node {m['node']}. ",
            f"Run on {m['date']}{' with --quick (few samples)' if results.get('quick') else ''}.",
+           (f" The machine's speed when the run began: a fixed Python loop (10^7 additions) took "
+            f"{m['python_loop_s']:.2f} s (runs of different hours compare by it)." if m.get("python_loop_s") else ""),
            f" {results['partial']}" if results.get("partial") else "", "\n\n"]
     targets = []
     header = len(out)
@@ -389,7 +391,7 @@ def write(results, path):
                 a = b["at_lab"]
                 out.append(row("... of which: password -> the browser is at the user's JupyterLab page (login, "
                                "spawn, OAuth redirects)", s(a), s(a, "p95"), f"{a['min']:.1f}-{a['max']:.1f} s"))
-                out.append(row("... and then JupyterLab loading and drawing in the browser", 
+                out.append(row("... and then JupyterLab loading and drawing in the browser",
                                f"{b['median'] - a['median']:.1f} s", "", ""))
             targets.append(("password -> JupyterLab drawn <= 4 s median (no pool)", s(b), b["median"] <= 4))
         if "time_to_ready" in results:
@@ -411,6 +413,39 @@ def write(results, path):
                            f"{b['median'] - b['at_lab']['median']:.1f} s (a new visitor has nothing cached); neither is "
                            "in the hub or the proxy, which take the rest.")
             out.append("\n\n")
+    b = results.get("browser", {})
+    imports, w = b.get("server_imports"), b.get("workspace_save_wait")
+    if imports or w:
+        if not out[-1].endswith("\n\n"):
+            out.append("\n")
+        out.append(f"### What is upstream in a visitor's wait\n\nIn the run these figures come from, password -> "
+                   f"JupyterLab's launcher drawn took {b['median']:.1f} s (median of {b['n']}), the browser at the "
+                   f"user's JupyterLab page after {b['at_lab']['median']:.1f} s. Two parts of it are upstream code, "
+                   "which this collection does not patch:\n\n")
+    if w:
+        out.append(f"- JupyterLab's first load waits {w['median']:.1f} s (median of {w['n']}; {w['min']:.1f}-"
+                   f"{w['max']:.1f} s) from its workspace fetched to its first save of it. JupyterLab's router runs its load-state command first (rank "
+                   "30 of `@jupyterlab/apputils-extension:state`); that command awaits the workspace's save, "
+                   "which a debouncer holds back until 500 ms after the last change to the state; the file browser "
+                   "restores, and then the launcher is drawn, only after the router's first route. No setting "
+                   "changes the 500 ms.\n")
+    if imports:
+        g, total = imports["groups_ms"], imports["total_ms"]
+        largest = ", ".join(f"{name} {ms}" for name, ms in imports["largest_ms"].items())
+        cpu = results.get("time_to_ready", {}).get("server_cpu_s")
+        share_of_start = (f"; that share of a server's start, {cpu['median']:.1f} CPU-s in the same run, is "
+                          f"about {g['hub_database'] / total * cpu['median']:.2f} s") if cpu else ""
+        out.append(f"- A server's imports, as `python -X importtime` counts them ({total} ms; it slows every "
+                   "import alike, so the shares hold): the hub's database layer, sqlalchemy and alembic, "
+                   f"{g['hub_database']} ms ({100 * g['hub_database'] / total:.0f}%{share_of_start}), though a single-user server "
+                   "has no database: `jupyterhub.singleuser` reaches it three ways, `jupyterhub.services.auth` "
+                   "imports `jupyterhub.scopes` (for one function), which imports `jupyterhub.orm`; "
+                   "`jupyterhub.utils` imports `sqlalchemy.exc` (for one exception class); `jupyterhub.log` "
+                   "imports the hub's request handlers (for one `isinstance` check); aiohttp, the client of "
+                   f"the hub's API, {g['aiohttp']} ms ({100 * g['aiohttp'] / total:.0f}%); then {largest} ms. "
+                   f"Server extensions imported: {', '.join(imports['extensions'])}.\n")
+    if imports or w:
+        out.append("\n")
     link = results.get("first_load")
     if link:
         out.append(f"### Over an emulated link ({link['mbit']} Mbit/s each way, {link['rtt_ms']} ms added to each "
