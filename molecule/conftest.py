@@ -6,7 +6,10 @@ pytest loads this file for each scenario's tests/ and for molecule/shared/tests/
 
 import os
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "shared" / "lib"))
 
@@ -15,6 +18,7 @@ from ujh_testlib import *  # noqa: E402,F401,F403  (fixtures shared by scenarios
 
 # The release whose run proves the collection's own logic (see the `once` marker).
 FIRST_RELEASE = "bookworm"
+_STARTED = pytest.StashKey[int]()
 
 
 def pytest_configure(config):
@@ -40,3 +44,31 @@ def pytest_collection_modifyitems(config, items):
             items[:] = [item for item in items if not item.get_closest_marker("once")]
             print(f"\n[{release}] deselected {len(deselected)} tests marked once (run on {FIRST_RELEASE})")
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
+# A failing test's report ends with what the hub and traefik logged while it ran (their last
+# JOURNAL_LINES lines): a CI page shows the digest of a failed run (testbed/run-scenarios), not
+# its whole log, and the host is gone by then. Tests without the `host` fixture get none.
+JOURNAL_LINES = 40
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    item.stash[_STARTED] = int(time.time())
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    host = item.funcargs.get("host") if hasattr(item, "funcargs") else None
+    if call.when != "call" or not report.failed or host is None:
+        return
+    since = item.stash.get(_STARTED, int(time.time()) - 300) - 1
+    try:
+        text = host.run(f"journalctl -u jupyterhub.service -u jupyterhub-proxy.service --since @{since} "
+                        f"-n {JOURNAL_LINES} -o short-precise --no-pager").stdout
+    except Exception as error:  # the host may be gone: the report says so instead
+        text = f"(no journal: {error!r})"
+    report.sections.append(("hub and proxy journal", text))

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from traitlets import TraitError
 from conftest import HOSTILE_NAMES, wait_until
 from jupyterhub.utils import url_escape_path
 
@@ -254,12 +255,12 @@ class Backend(ThreadingHTTPServer):
                                "tier": request.headers.get(proxy_module.RECENT_HEADER)}).encode()
 
 
-def hub_proxy(traefik):
+def hub_proxy(traefik, password="p" * 32):
     """The hub's proxy class as the base config makes it (roles/hub/templates), on this traefik."""
     return SharedRoutesTraefikProxy(
         should_start=False, dynamic_config_file=str(traefik.routes / "rules.yaml"),
         traefik_api_url=f"http://127.0.0.1:{traefik.api_port}", traefik_api_username="jupyterhub",
-        traefik_api_password="p" * 32, traefik_entrypoint="https", check_route_timeout=20)
+        traefik_api_password=password, traefik_entrypoint="https", check_route_timeout=20)
 
 
 def reached(traefik, path, key="backend"):
@@ -495,6 +496,26 @@ def test_a_route_is_ready_when_traefik_serves_it_and_a_router_traefik_disabled_f
         assert asyncio.get_running_loop().time() - started < 10  # check_route_timeout is 20
 
     asyncio.run(add_then_refused())
+
+
+def test_an_api_password_of_72_bytes_reaches_traefik_and_a_longer_one_stops_the_hub_naming_it(traefik):
+    # bcrypt takes 72 bytes at most (bcrypt 5 raises, Go's compares would not match): a longer password
+    # got no new hash, traefik kept the old one, and the hub started healthy with every spawn
+    # failing after check_route_timeout on traefik's 401s. Now it stops at the password's validation.
+    backend = Backend("server")
+    longest = "é" * 35 + "pp"  # 72 bytes, 37 characters
+
+    async def add():
+        proxy = hub_proxy(traefik, password=longest)
+        await proxy._start_future
+        await proxy.add_route(routespec("long"), backend.url, {"user": "long"})
+        assert reached(traefik, routespec("long") + "lab") == "server"
+
+        for longer in ("p" * 73, "é" * 36 + "p"):
+            with pytest.raises(TraitError, match=rf"hub_proxy_api_password.* is {len(longer.encode())} bytes.*72 at most"):
+                hub_proxy(traefik, password=longer)
+
+    asyncio.run(add())
 
 
 def tiered_proxy(traefik, recent, **kwargs):

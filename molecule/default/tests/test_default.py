@@ -227,7 +227,9 @@ def test_a_new_proxy_api_password_reaches_traefik(alice, host, hub_url):
     # sets hub_proxy_api_password, or deletes the file to have one generated) locked
     # the hub out of traefik's API: every spawn then failed after 30 s.
     secret = f"{STATE}/proxy_api_password"
-    old = host.file(secret).content_string
+    # The file's exact bytes back afterwards (a printf of its repr wrote a literal backslash-n:
+    # each run grew the password, until bcrypt's 72 bytes stopped the hub).
+    host.check_output(f"cp -p {secret} /root/proxy_api_password.before-test")
     try:
         host.check_output(f"printf 'a-new-proxy-api-password-0123456789\\n' > {secret}")
         host.check_output("systemctl restart jupyterhub.service")
@@ -237,7 +239,15 @@ def test_a_new_proxy_api_password_reaches_traefik(alice, host, hub_url):
         carol = login(hub_url, "carol")
         start_server(carol, hub_url, "carol", timeout=60)
         assert server_status(alice, hub_url, "alice").status_code == 200
+        # 73 bytes: bcrypt reads 72. The hub used to start with traefik's old hash (every spawn then
+        # failed on its 401s); it stops, and its journal says why.
+        since = host.check_output("date +%s")
+        host.check_output(f"printf '%s\\n' {'p' * 73} > {secret}")
+        host.run("systemctl restart jupyterhub.service")
+        wait_until(lambda: "is 73 bytes: bcrypt, which traefik checks it with, takes 72 at most" in host.check_output(
+            f"journalctl -u jupyterhub.service --since @{since} -o cat"), timeout=60, what="the hub to refuse 73 bytes")
+        assert host.run("curl -sf http://127.0.0.1:8081/hub/health").rc != 0
     finally:
-        host.check_output(f"printf '%s' {old!r} > {secret} && systemctl restart jupyterhub.service")
+        host.check_output(f"cp -p /root/proxy_api_password.before-test {secret} && systemctl reset-failed jupyterhub.service && systemctl restart jupyterhub.service")
         wait_until(lambda: host.run("curl -sf http://127.0.0.1:8081/hub/health").rc == 0,
                    what="the hub's health with its password back")

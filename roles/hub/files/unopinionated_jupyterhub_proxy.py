@@ -47,7 +47,7 @@ from jupyterhub_traefik_proxy import traefik_utils
 from jupyterhub_traefik_proxy.traefik_utils import TraefikConfigFileHandler
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.ioloop import PeriodicCallback
-from traitlets import Bool, Float, Integer, Unicode, default, observe
+from traitlets import Bool, Float, Integer, TraitError, Unicode, default, observe, validate
 
 __all__ = ["route_rule", "traefik_path", "go_string", "dumps_routes", "client_address", "GroupReadableRoutes",
            "internal_transport", "SharedRoutesTraefikProxy"]
@@ -596,6 +596,16 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
             if key in recent_routes or self._pinned(route):
                 self._recent[key] = now
         return config
+
+    @validate("traefik_api_password")
+    def _bcrypt_length(self, proposal):
+        """bcrypt reads 72 bytes at most: a longer password got no new hash, and traefik kept the old one,
+        so the hub started and every spawn failed after check_route_timeout (401 from traefik's API)."""
+        if len(proposal["value"].encode()) > 72:
+            raise TraitError(
+                "the traefik API password (hub_proxy_api_password; STATE/proxy_api_password on the host) is "
+                f"{len(proposal['value'].encode())} bytes: bcrypt, which traefik checks it with, takes 72 at most")
+        return proposal["value"]
 
     @default("traefik_api_hashed_password")
     def _cheap_hash(self):
