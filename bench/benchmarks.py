@@ -569,9 +569,10 @@ def watch_workspace(seen):
     return prepare
 
 
-def browser_time_to_lab(host, hub_url, visitors):
+def browser_time_to_lab(host, hub_url, visitors, imports=True):
     """Password submitted -> JupyterLab's launcher drawn, in Debian's chromium; and, of
-    JupyterLab's load, the wait from its workspace fetched to its first save (watch_workspace)."""
+    JupyterLab's load, the wait from its workspace fetched to its first save (watch_workspace);
+    with imports, a server's imports too (server_imports: the same with or without a pool)."""
     from playwright.sync_api import sync_playwright
 
     times, names, at_lab, waits = [], [], [], []
@@ -590,7 +591,7 @@ def browser_time_to_lab(host, hub_url, visitors):
     for name in names:
         stop_server(host, hub_url, name, timeout=300)
     return dict(stats(times), at_lab=stats(at_lab), workspace_save_wait=stats(waits) if waits else None,
-                server_imports=server_imports(host))
+                server_imports=server_imports(host) if imports else None)
 
 
 # The groups of packages server_imports names (by their top-level package).
@@ -732,7 +733,7 @@ def warm_pool(host, hub_url, size, visitors, crowd_size):
     started = time.monotonic()
     until(lambda: pool_ready(hub_url) == (size, size), timeout=900, interval=1)
     fill_s = time.monotonic() - started
-    browser = browser_time_to_lab(host, hub_url, visitors)
+    browser = browser_time_to_lab(host, hub_url, visitors, imports=False)
     until(lambda: pool_ready(hub_url) == (size, size), timeout=900, interval=1)
     crowded = crowd(host, hub_url, crowd_size)
     playbook(REPO / "playbooks" / "site.yml", "-e", "systemd_spawner_warm_pool=0", idempotent=False)
