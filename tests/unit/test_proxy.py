@@ -499,9 +499,9 @@ def test_a_route_is_ready_when_traefik_serves_it_and_a_router_traefik_disabled_f
 
 
 def test_an_api_password_of_72_bytes_reaches_traefik_and_a_longer_one_stops_the_hub_naming_it(traefik):
-    # bcrypt takes 72 bytes at most (bcrypt 5 raises, Go's compares would not match): a longer password
-    # got no new hash, traefik kept the old one, and the hub started healthy with every spawn
-    # failing after check_route_timeout on traefik's 401s. Now it stops at the password's validation.
+    # bcrypt takes 72 bytes at most (bcrypt 5.0, our pin, raises on more): a longer password got no
+    # new hash, traefik kept the old one, and the hub started healthy with every spawn failing after
+    # check_route_timeout on traefik's 401s. Now it stops at the password's validation.
     backend = Backend("server")
     longest = "é" * 35 + "pp"  # 72 bytes, 37 characters
 
