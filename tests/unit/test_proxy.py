@@ -518,6 +518,22 @@ def test_an_api_password_of_72_bytes_reaches_traefik_and_a_longer_one_stops_the_
     asyncio.run(add())
 
 
+def test_a_start_that_failed_stops_the_hub_at_its_first_look_at_the_routes(tmp_path):
+    # Upstream skips a start that is already done, failed or not: the hub ran on with routes traefik never
+    # got. Here the route store's directory is missing (as an unwritable one would be); without the fix
+    # the check goes on and fails later on something else (the app this test does not give it).
+    async def start_then_check():
+        proxy = SharedRoutesTraefikProxy(
+            should_start=False, dynamic_config_file=str(tmp_path / "missing" / "rules.yaml"),
+            traefik_api_url="http://127.0.0.1:9", traefik_api_username="jupyterhub", traefik_api_password="p" * 32,
+            traefik_entrypoint="https", check_route_timeout=20)
+        await asyncio.wait([proxy._start_future])
+        with pytest.raises(FileNotFoundError, match="missing/.staging"):
+            await proxy.check_routes({}, {})
+
+    asyncio.run(start_then_check())
+
+
 def tiered_proxy(traefik, recent, **kwargs):
     """The hub's proxy class with a recent tier (hub_proxy_recent_tier), as the base config makes it."""
     return SharedRoutesTraefikProxy(

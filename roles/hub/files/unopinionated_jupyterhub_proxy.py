@@ -895,6 +895,12 @@ class SharedRoutesTraefikProxy(TraefikFileProviderProxy):
         self.dynamic_config_handler = GroupReadableRoutes(self.dynamic_config_file)
 
     async def check_routes(self, *args, **kwargs):
+        # Upstream awaits its start (the route store set up, traefik's API reached) only while it runs:
+        # a start that failed before this, the hub's first look at the routes, was skipped, and the hub
+        # ran with routes traefik never got (an unwritable store, a password bcrypt refused). The
+        # failure stops the hub here, with its error.
+        if self._start_future is not None:
+            await self._start_future
         result = await super().check_routes(*args, **kwargs)
         if getattr(self, "_route_file_watch", None) is None:
             self._route_file_watch = PeriodicCallback(
